@@ -1,0 +1,1 @@
+"""Example backends (a small shop) and the gateway config that fronts them."""

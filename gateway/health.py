@@ -1,0 +1,53 @@
+"""``/healthz`` and ``/readyz``: the gateway's own probes.
+
+``/healthz`` says the process answers. ``/readyz`` says every service has at
+least one upstream target accepting TCP connections; otherwise it is 503 and
+lists the targets that do not.
+"""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, jsonify
+
+#: A readiness probe must answer well inside the orchestrator's own timeout.
+PROBE_TIMEOUT = 1.0
+
+bp = Blueprint("gateway_health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    upstreams = current_app.extensions["gateway"].upstreams
+    targets = [(name, t.url) for name, up in upstreams.items() for t in up.targets]
+    with ThreadPoolExecutor(max_workers=min(16, len(targets) or 1)) as pool:
+        results = list(pool.map(lambda nt: (nt, _accepts_connections(nt[1])), targets))
+    failing = [{"service": name, "upstream": url, "error": err}
+               for (name, url), err in results if err]
+    down = {f["service"] for f in failing}
+    # a service is ready while one of its targets is
+    not_ready = sorted(name for name in down
+                       if all(err for (n, _), err in results if n == name))
+    body = {"status": "ok" if not not_ready else "unavailable",
+            "services": {name: ("down" if name in not_ready else "up") for name in upstreams},
+            "failing": failing}
+    return jsonify(body), (200 if not not_ready else 503)
+
+
+def _accepts_connections(url: str) -> str | None:
+    """None if a TCP connection to the URL's host and port opens, else why not."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__

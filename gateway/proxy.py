@@ -1,0 +1,142 @@
+"""Forwarding one request to a service and streaming its answer back.
+
+:class:`ServiceProxy` is the view function of a service blueprint. Everything
+that does not depend on the request (prefix length, header drop-lists, the
+upstream and its pools) is settled in ``__init__``, at start-up; the per-call
+path copies headers, streams the body up, and hands the upstream body to the
+WSGI server as it arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from flask import Response, g, request
+from urllib3.util import SKIP_HEADER
+
+from .config import ServiceConfig
+from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, end_to_end
+from .paths import raw_target, strip_segments
+from .transport import READ_CHUNK, Upstream, UpstreamBody
+
+
+class ProxyResponse(Response):
+    """A response that carries the upstream's headers and body unchanged.
+
+    werkzeug would add a default ``Content-Type``, drop headers from 204/304
+    answers and skip the body iterable on HEAD; a proxy wants none of that.
+    The WSGI server closes the body, which returns the upstream connection.
+    """
+
+    default_mimetype = None
+
+    def get_wsgi_headers(self, environ):
+        return self.headers
+
+    def get_app_iter(self, environ):
+        return self.response
+
+
+class ServiceProxy:
+    """The view that forwards every request under a service's prefix."""
+
+    def __init__(self, service: ServiceConfig, upstream: Upstream, trusted_proxies: int):
+        self.service = service
+        self.upstream = upstream
+        self.trusted_proxies = trusted_proxies
+        self.prefix_segments = 0 if service.prefix == "/" else service.prefix.count("/")
+        self.forwarded_prefix = service.prefix if service.strip_prefix and service.prefix != "/" else ""
+        drop = set(DROP_FROM_REQUEST)
+        if service.preserve_host:
+            drop.discard("host")
+        self.drop_request = frozenset(drop)
+
+    def __call__(self, **_route_args) -> Response:
+        environ = request.environ
+        target = raw_target(environ)
+        path, _, query = target.partition("?")
+        if self.service.strip_prefix:
+            path = strip_segments(path, self.prefix_segments)
+        if query or target.endswith("?"):
+            path = f"{path}?{query}"
+
+        headers = self.upstream_headers(environ)
+        body, chunked = self.request_body(environ)
+        g.service = self.service.name
+        started = time.perf_counter()
+        upstream_response, chosen = self.upstream.send(
+            request.method, path, headers, body, chunked, can_retry=body is None)
+        g.upstream = chosen.url
+        g.upstream_ms = (time.perf_counter() - started) * 1000.0
+
+        response_headers = end_to_end(upstream_response.headers.items(), DROP_FROM_RESPONSE,
+                                      upstream_response.headers.get("connection"))
+        status = upstream_response.status
+        reason = upstream_response.reason
+        response = ProxyResponse(UpstreamBody(upstream_response),
+                                 status=f"{status} {reason}" if reason else status,
+                                 headers=response_headers, direct_passthrough=True)
+        return response
+
+    def upstream_headers(self, environ: dict) -> dict[str, str]:
+        """The client's end-to-end headers plus the ones a proxy adds."""
+        drop = self.drop_request
+        connection = environ.get("HTTP_CONNECTION")
+        if connection:
+            drop = drop | {t.strip().lower() for t in connection.split(",")}
+        headers: dict[str, str] = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                name = key[5:].replace("_", "-").title()
+                if name.lower() not in drop:
+                    headers[name] = value
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        if environ.get("CONTENT_LENGTH"):
+            headers["Content-Length"] = environ["CONTENT_LENGTH"]
+        # urllib3 would otherwise add headers of its own the client never sent
+        headers.setdefault("User-Agent", SKIP_HEADER)
+        headers.setdefault("Accept-Encoding", SKIP_HEADER)
+
+        headers["X-Request-ID"] = g.request_id
+        headers.update(self.forwarded_headers(environ))
+        return headers
+
+    def forwarded_headers(self, environ: dict) -> dict[str, str]:
+        """X-Forwarded-*: what the client asked for, as far as proxies we trust say."""
+        original = environ.get("werkzeug.proxy_fix.orig")
+        if original is not None:
+            # ProxyFix believed the last `trusted_proxies` hops; pass on just those
+            chain = [h.strip() for h in (original.get("HTTP_X_FORWARDED_FOR") or "").split(",")
+                     if h.strip()][-self.trusted_proxies:]
+            chain.append(original.get("REMOTE_ADDR") or "")
+        else:
+            chain = [environ.get("REMOTE_ADDR") or ""]
+        prefix = (environ.get("SCRIPT_NAME") or "") + self.forwarded_prefix
+        forwarded = {
+            "X-Forwarded-For": ", ".join(chain),
+            "X-Forwarded-Proto": environ.get("wsgi.url_scheme", "http"),
+            "X-Forwarded-Host": environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+            "X-Forwarded-Port": str(environ.get("SERVER_PORT", "")),
+        }
+        if prefix:
+            forwarded["X-Forwarded-Prefix"] = prefix
+        return forwarded
+
+    def request_body(self, environ: dict) -> tuple[Iterator[bytes] | None, bool]:
+        """The request body as a stream of chunks, and whether it is chunked."""
+        if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+            return _read_stream(request.stream), False
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return _read_stream(request.stream), True
+        return None, False
+
+
+def _read_stream(stream) -> Iterator[bytes]:
+    """Read the client's body in fixed chunks: never the whole body at once."""
+    while True:
+        chunk = stream.read(READ_CHUNK)
+        if not chunk:
+            return
+        yield chunk

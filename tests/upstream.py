@@ -1,0 +1,154 @@
+"""A real upstream for the tests: an HTTP server on loopback that reports what it got.
+
+It is a bare WSGI app so that the tests control every byte of the answer:
+``/echo`` (any method) answers with what arrived, the raw request target,
+headers and a digest of the body; the other paths produce the awkward answers
+a proxy must pass through (streams, repeated headers, reason phrases...).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+import time
+from urllib.parse import parse_qs
+
+from werkzeug.serving import make_server
+
+#: Between the first chunk of /stream and the rest, the upstream waits on this
+#: gate, which the test opens once it has read that first chunk.
+CHUNK = 64 * 1024
+
+
+class UpstreamApp:
+    def __init__(self, name: str = "upstream"):
+        self.name = name
+        self.gate = threading.Event()
+        self.finished = threading.Event()
+        self.hits = 0
+
+    def __call__(self, environ, start_response):
+        self.hits += 1
+        path = environ["PATH_INFO"]
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        handler = getattr(self, "do_" + path.strip("/").split("/")[0], None)
+        if path.startswith("/status/"):
+            return self.do_status(environ, start_response, query)
+        if handler is None:
+            handler = self.do_echo
+        return handler(environ, start_response, query)
+
+    # -- answers -------------------------------------------------------------------
+
+    def do_echo(self, environ, start_response, query):
+        stream = environ["wsgi.input"]
+        digest, length = hashlib.sha256(), 0
+        if environ.get("CONTENT_LENGTH") or environ.get("wsgi.input_terminated"):
+            remaining = int(environ.get("CONTENT_LENGTH") or 0) or None
+            while True:
+                chunk = stream.read(min(CHUNK, remaining) if remaining else CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                length += len(chunk)
+                if remaining:
+                    remaining -= len(chunk)
+                    if remaining == 0:
+                        break
+        headers = [(k[5:].replace("_", "-").lower(), v) for k, v in environ.items()
+                   if k.startswith("HTTP_")]
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers.append((key.replace("_", "-").lower(), environ[key]))
+        body = json.dumps({
+            "upstream": self.name,
+            "method": environ["REQUEST_METHOD"],
+            "raw_uri": environ.get("RAW_URI") or environ.get("REQUEST_URI"),
+            "path": environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace"),
+            "headers": dict(headers),
+            "body_length": length,
+            "body_sha256": digest.hexdigest(),
+        }).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    def do_status(self, environ, start_response, query):
+        code = environ["PATH_INFO"].rsplit("/", 1)[-1]
+        reason = query.get("reason", ["Whatever"])[0]
+        body = b"" if code in ("204", "304") else f"status {code}".encode()
+        headers = [("Content-Length", str(len(body)))] if body else []
+        if code.startswith("3"):
+            headers.append(("Location", "/elsewhere"))
+        start_response(f"{code} {reason}", headers)
+        return [body]
+
+    def do_cookies(self, environ, start_response, query):
+        start_response("200 OK", [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; HttpOnly"),
+                                  ("X-Multi", "one"), ("X-Multi", "two"),
+                                  ("Content-Length", "2")])
+        return [b"ok"]
+
+    def do_hop(self, environ, start_response, query):
+        start_response("200 OK", [("Connection", "X-Private-Hop"), ("X-Private-Hop", "secret"),
+                                  ("Keep-Alive", "timeout=5"), ("X-End-To-End", "kept"),
+                                  ("Content-Length", "2")])
+        return [b"ok"]
+
+    def do_gzip(self, environ, start_response, query):
+        body = gzip.compress(b"hello compressed world" * 100)
+        start_response("200 OK", [("Content-Encoding", "gzip"), ("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    def do_stream(self, environ, start_response, query):
+        """Two JSON lines, the second only once the test has opened the gate."""
+        start_response("200 OK", [("Content-Type", "application/x-ndjson")])
+
+        def lines():
+            yield b'{"line": 1}\n'
+            self.gate.wait(timeout=10)
+            yield b'{"line": 2}\n'
+            self.finished.set()
+        return lines()
+
+    def do_bytes(self, environ, start_response, query):
+        size = int(query.get("size", ["0"])[0])
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(size))])
+        block = b"x" * CHUNK
+
+        def body():
+            left = size
+            while left:
+                n = min(left, CHUNK)
+                yield block[:n]
+                left -= n
+        return body()
+
+    def do_sleep(self, environ, start_response, query):
+        time.sleep(float(query.get("s", ["1"])[0]))
+        start_response("200 OK", [("Content-Length", "5")])
+        return [b"slept"]
+
+    def do_redirect(self, environ, start_response, query):
+        start_response("302 Found", [("Location", "http://example.invalid/next"),
+                                     ("Content-Length", "0")])
+        return [b""]
+
+
+class ServerThread:
+    """A WSGI app served over real HTTP on 127.0.0.1, in a background thread."""
+
+    def __init__(self, app, port: int = 0):
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
