@@ -39,3 +39,7 @@ loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info")
 # Which X-Forwarded-* to believe is the gateway's `trusted_proxies` setting
 # alone; gunicorn must not rewrite the scheme on its own.
 forwarded_allow_ips = ""
+
+# gunicorn's control socket lives at one path per user: two gateways on one
+# host (blue/green, or one per port) would fight over it. Nothing here uses it.
+control_socket_disable = True

@@ -108,8 +108,8 @@ class ServiceProxy:
         original = environ.get("werkzeug.proxy_fix.orig")
         if original is not None:
             # ProxyFix believed the last `trusted_proxies` hops; pass on just those
-            chain = [h.strip() for h in (original.get("HTTP_X_FORWARDED_FOR") or "").split(",")
-                     if h.strip()][-self.trusted_proxies:]
+            hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+            chain = [h for h in hops if h][-self.trusted_proxies:]
             chain.append(original.get("REMOTE_ADDR") or "")
         else:
             chain = [environ.get("REMOTE_ADDR") or ""]

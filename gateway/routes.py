@@ -49,7 +49,8 @@ def load_blueprint(ref: str, index: int) -> Blueprint:
 
 def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upstream]) -> None:
     # a path that could climb out of its prefix is refused before routing
-    app.before_request(lambda: check_path(request.path))
+    # (PATH_INFO itself: request.path has already folded leading slashes)
+    app.before_request(lambda: check_path(request.environ.get("PATH_INFO", "")))
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     for name, service in config.services.items():

@@ -33,12 +33,13 @@ class UpstreamApp:
         self.hits += 1
         path = environ["PATH_INFO"]
         query = parse_qs(environ.get("QUERY_STRING", ""))
-        handler = getattr(self, "do_" + path.strip("/").split("/")[0], None)
-        if path.startswith("/status/"):
-            return self.do_status(environ, start_response, query)
-        if handler is None:
-            handler = self.do_echo
-        return handler(environ, start_response, query)
+        # the first path segment naming an answer picks it, so /users/cookies
+        # and /cookies both work, with or without strip_prefix
+        for segment in path.split("/"):
+            handler = getattr(self, "do_" + segment, None)
+            if handler is not None:
+                return handler(environ, start_response, query)
+        return self.do_echo(environ, start_response, query)
 
     # -- answers -------------------------------------------------------------------
 
@@ -146,7 +147,8 @@ class ServerThread:
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
