@@ -154,3 +154,16 @@ class ServerThread:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main() -> None:
+    """``python -m tests.upstream PORT [NAME]``: serve the upstream in its own process."""
+    import sys
+    port = int(sys.argv[1])
+    name = sys.argv[2] if len(sys.argv) > 2 else "upstream"
+    server = make_server("127.0.0.1", port, UpstreamApp(name), threaded=True)
+    server.serve_forever(0.05)
+
+
+if __name__ == "__main__":
+    main()

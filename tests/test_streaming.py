@@ -1,0 +1,137 @@
+"""Bodies stream both ways: chunks arrive as sent, and memory stays flat.
+
+The memory cases run the gateway under real gunicorn (one worker) and the
+upstream in its own process, and watch the worker's resident memory while a
+1 GiB answer and a 256 MiB chunked upload go through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, free_port, wait_for_port
+
+GiB = 1024 ** 3
+MiB = 1024 ** 2
+#: How much a worker's RSS may grow while a body many times larger passes.
+FLAT = 64 * MiB
+
+
+def test_first_chunk_reaches_client_before_upstream_finishes(make_gateway, upstream):
+    gw = make_gateway({"services": {"events": upstream.url}})
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=15)
+    conn.request("GET", "/events/stream")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.getheader("Content-Type") == "application/x-ndjson"
+    first = resp.readline()
+    assert first == b'{"line": 1}\n'
+    # the upstream is still holding its second line back
+    assert not upstream.app.finished.is_set()
+    upstream.app.gate.set()
+    assert resp.read() == b'{"line": 2}\n'
+    conn.close()
+
+
+def test_first_chunk_streams_through_gunicorn(gunicorn_gateway, upstream):
+    gw = gunicorn_gateway({"services": {"events": upstream.url}}, workers=1)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=15)
+    conn.request("GET", "/events/stream")
+    resp = conn.getresponse()
+    assert resp.readline() == b'{"line": 1}\n'
+    assert not upstream.app.finished.is_set()
+    upstream.app.gate.set()
+    assert resp.read() == b'{"line": 2}\n'
+    conn.close()
+
+
+@pytest.fixture
+def upstream_process():
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.upstream", str(port), "big"],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, process)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)],
+                         capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+class RssWatcher:
+    """Samples a process's resident memory in the background."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self.start = pid, 0, rss(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss(self.pid))
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak - self.start
+
+
+def test_one_gib_download_passes_with_flat_memory(gunicorn_gateway, upstream_process):
+    gw = gunicorn_gateway({"services": {"files": upstream_process}}, workers=1)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
+    conn.request("GET", "/files/bytes?size=%d" % GiB)  # warm the worker up first
+    resp = conn.getresponse()
+    (worker,) = worker_pids(gw.process.pid)
+    watcher = RssWatcher(worker)
+    assert resp.getheader("Content-Length") == str(GiB)
+    received = 0
+    while chunk := resp.read(MiB):
+        received += len(chunk)
+    growth = watcher.stop()
+    conn.close()
+    assert received == GiB
+    assert growth < FLAT, f"worker RSS grew by {growth / MiB:.0f} MiB for a 1 GiB body"
+
+
+def test_large_chunked_upload_streams_with_flat_memory(gunicorn_gateway, upstream_process):
+    gw = gunicorn_gateway({"services": {"files": upstream_process}}, workers=1)
+    (worker,) = worker_pids(gw.process.pid)
+    size, block = 256 * MiB, bytes(range(256)) * 256  # 64 KiB
+    digest = hashlib.sha256()
+    watcher = RssWatcher(worker)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
+    conn.putrequest("POST", "/files/upload")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    for _ in range(size // len(block)):
+        digest.update(block)
+        conn.send(b"%x\r\n%s\r\n" % (len(block), block))
+    conn.send(b"0\r\n\r\n")
+    got = json.loads(conn.getresponse().read())
+    growth = watcher.stop()
+    conn.close()
+    assert got["body_length"] == size
+    assert got["body_sha256"] == digest.hexdigest()
+    assert growth < FLAT, f"worker RSS grew by {growth / MiB:.0f} MiB for a 256 MiB upload"
