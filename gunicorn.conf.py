@@ -43,3 +43,18 @@ forwarded_allow_ips = ""
 # gunicorn's control socket lives at one path per user: two gateways on one
 # host (blue/green, or one per port) would fight over it. Nothing here uses it.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Validate the gateway config once, in the master, before any worker forks.
+
+    A broken file then stops gunicorn at once with the key path and the fix,
+    instead of every worker failing to boot in turn.
+    """
+    from gateway.config import ConfigError, load_config
+
+    try:
+        load_config()
+    except ConfigError as exc:
+        server.log.error("%s", exc)
+        raise SystemExit(1) from None

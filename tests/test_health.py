@@ -1,0 +1,37 @@
+"""``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+from tests.conftest import free_port
+
+
+def test_healthz_is_always_ok(make_gateway):
+    gw = make_gateway({"services": {"users": f"http://127.0.0.1:{free_port()}"}})
+    resp = gw.client.get("/healthz")
+    assert resp.status_code == 200 and resp.json == {"status": "ok"}
+
+
+def test_readyz_ok_when_every_upstream_answers(make_gateway, upstream, upstream2):
+    gw = make_gateway({"services": {"users": upstream.url, "orders": upstream2.url}})
+    resp = gw.client.get("/readyz")
+    assert resp.status_code == 200
+    assert resp.json["services"] == {"users": "up", "orders": "up"}
+    assert resp.json["failing"] == []
+
+
+def test_readyz_503_lists_the_failing_ones(make_gateway, upstream):
+    dead = f"http://127.0.0.1:{free_port()}"
+    gw = make_gateway({"services": {"users": upstream.url, "orders": dead}})
+    resp = gw.client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json["status"] == "unavailable"
+    assert resp.json["services"] == {"users": "up", "orders": "down"}
+    assert [f["upstream"] for f in resp.json["failing"]] == [dead]
+
+
+def test_readyz_service_with_one_live_target_is_up(make_gateway, upstream):
+    dead = f"http://127.0.0.1:{free_port()}"
+    gw = make_gateway({"services": {"users": {"upstream": [dead, upstream.url]}}})
+    resp = gw.client.get("/readyz")
+    assert resp.status_code == 200
+    assert resp.json["failing"][0]["upstream"] == dead
