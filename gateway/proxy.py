@@ -9,6 +9,7 @@ WSGI server as it arrives.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Iterator
 
@@ -16,7 +17,7 @@ from flask import Response, g, request
 from urllib3.util import SKIP_HEADER
 
 from .config import ServiceConfig
-from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, end_to_end
+from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .paths import raw_target, strip_segments
 from .transport import READ_CHUNK, Upstream, UpstreamBody
 
@@ -63,33 +64,33 @@ class ServiceProxy:
 
         headers = self.upstream_headers(environ)
         body, chunked = self.request_body(environ)
-        g.service = self.service.name
         started = time.perf_counter()
         upstream_response, chosen = self.upstream.send(
-            request.method, path, headers, body, chunked, can_retry=body is None)
-        g.upstream = chosen.url
-        g.upstream_ms = (time.perf_counter() - started) * 1000.0
+            environ["REQUEST_METHOD"], path, headers, body, chunked, can_retry=body is None)
+        ctx = g._get_current_object()
+        ctx.service = self.service.name
+        ctx.upstream = chosen.url
+        ctx.upstream_ms = (time.perf_counter() - started) * 1000.0
 
         response_headers = end_to_end(upstream_response.headers.items(), DROP_FROM_RESPONSE,
                                       upstream_response.headers.get("connection"))
         status = upstream_response.status
         reason = upstream_response.reason
-        response = ProxyResponse(UpstreamBody(upstream_response),
-                                 status=f"{status} {reason}" if reason else status,
-                                 headers=response_headers, direct_passthrough=True)
-        return response
+        return ProxyResponse(UpstreamBody(upstream_response),
+                             status=f"{status} {reason}" if reason else status,
+                             headers=response_headers, direct_passthrough=True)
 
     def upstream_headers(self, environ: dict) -> dict[str, str]:
         """The client's end-to-end headers plus the ones a proxy adds."""
         drop = self.drop_request
         connection = environ.get("HTTP_CONNECTION")
         if connection:
-            drop = drop | {t.strip().lower() for t in connection.split(",")}
+            drop = drop | connection_listed(connection)
         headers: dict[str, str] = {}
         for key, value in environ.items():
             if key.startswith("HTTP_"):
-                name = key[5:].replace("_", "-").title()
-                if name.lower() not in drop:
+                name, lower = _header_name(key)
+                if lower not in drop:
                     headers[name] = value
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
@@ -131,6 +132,13 @@ class ServiceProxy:
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             return _read_stream(request.stream), True
         return None, False
+
+
+@functools.lru_cache(maxsize=512)
+def _header_name(environ_key: str) -> tuple[str, str]:
+    """``HTTP_X_API_KEY`` -> (``X-Api-Key``, ``x-api-key``), cached: the set of names is small."""
+    name = environ_key[5:].replace("_", "-").title()
+    return name, name.lower()
 
 
 def _read_stream(stream) -> Iterator[bytes]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
+import os
 
 from flask import Flask, Response, g, request
 
@@ -20,14 +20,15 @@ def incoming_or_new(value: str | None) -> str:
     """The client's id if it is at most 128 of ``[A-Za-z0-9._-]``, else a fresh one."""
     if value and _WELL_FORMED.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
-        g.started = time.perf_counter()
-        g.request_id = incoming_or_new(request.environ.get("HTTP_X_REQUEST_ID"))
+        ctx = g._get_current_object()
+        ctx.started = time.perf_counter()
+        ctx.request_id = incoming_or_new(request.environ.get("HTTP_X_REQUEST_ID"))
 
     @app.after_request
     def return_request_id(response: Response) -> Response:

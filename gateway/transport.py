@@ -232,10 +232,11 @@ class UpstreamBody:
         self.on_close = None
 
     def __iter__(self):
-        read1 = self.response.read1
+        response = self.response
         try:
-            while True:
-                chunk = read1(READ_CHUNK, decode_content=False)
+            # length_remaining is None for chunked/close-delimited bodies
+            while response.length_remaining != 0:
+                chunk = response.read1(READ_CHUNK, decode_content=False)
                 if not chunk:
                     break
                 self.bytes_sent += len(chunk)

@@ -28,6 +28,13 @@ from tests.upstream import ServerThread, UpstreamApp
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def access_log_to_captured_stdout(monkeypatch):
+    """Access lines go through print() in tests, so pytest captures them per test."""
+    from gateway import accesslog
+    monkeypatch.setattr(accesslog, "sink", print)
+
+
 @pytest.fixture
 def upstream():
     server = ServerThread(UpstreamApp("one"))

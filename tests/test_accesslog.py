@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
+from gateway import accesslog
 from tests.conftest import raw_request
 
 FIELDS = {"time", "request_id", "method", "path", "status", "duration_ms", "service",
@@ -14,18 +14,11 @@ FIELDS = {"time", "request_id", "method", "path", "status", "duration_ms", "serv
 
 
 @pytest.fixture
-def access_lines():
+def access_lines(monkeypatch):
+    """The lines the access log writes, instead of stdout."""
     lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(record.getMessage())
-
-    handler = Collect()
-    logger = logging.getLogger("gateway.access")
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
+    monkeypatch.setattr(accesslog, "sink", lines.append)
+    return lines
 
 
 def wait_for(lines, count):
