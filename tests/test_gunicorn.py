@@ -71,3 +71,23 @@ def test_invalid_config_stops_gunicorn_with_the_key_path(gunicorn_gateway, tmp_p
     bad.write_text("services:\n  users:\n    upstream: htp://x\n")
     with pytest.raises(RuntimeError, match=r"services.users.upstream: 'htp://x' is not an http\(s\) URL"):
         gunicorn_gateway(str(bad), workers=1)
+
+
+def test_flask_run_serves_the_gateway_for_development(shop, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port, wait_for_port
+    port = free_port()
+    env = dict(os.environ, GATEWAY_CONFIG=str(ROOT / "examples" / "gateway.yaml"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--debug", "--no-reload",
+         "-p", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        resp = requests.get(f"http://127.0.0.1:{port}/users/2", timeout=10)
+        assert resp.json() == {"id": 2, "name": "Linus"}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
