@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(PY) -m examples.run
 
 test: $(STAMP)
+	PY=$(PY) scripts/ensure-redis
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:

@@ -45,16 +45,42 @@ forwarded_allow_ips = ""
 control_socket_disable = True
 
 
+# Prometheus multiprocess mode: every worker writes its metrics to files in
+# this directory and /metrics adds them up. It must be set before a worker
+# imports prometheus_client, so here, in the master.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+
+
 def on_starting(server):
     """Validate the gateway config once, in the master, before any worker forks.
 
     A broken file then stops gunicorn at once with the key path and the fix,
-    instead of every worker failing to boot in turn.
+    instead of every worker failing to boot in turn. Warnings (plain-text
+    keys, per-worker counting with memory://) are logged here too.
     """
+    from gateway.cli import config_warnings
     from gateway.config import ConfigError, load_config
 
     try:
-        load_config()
+        config = load_config()
     except ConfigError as exc:
         server.log.error("%s", exc)
         raise SystemExit(1) from None
+    for warning in config_warnings(config, workers=server.cfg.workers):
+        server.log.warning("%s", warning)
+    # files left by an earlier run would be added to this run's metrics
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(metrics_dir, exist_ok=True)
+    for name in os.listdir(metrics_dir):
+        if name.endswith(".db"):
+            os.remove(os.path.join(metrics_dir, name))
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges must not be reported any more."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

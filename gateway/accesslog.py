@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 from flask import Flask, Response, g, request
 
-from .transport import UpstreamBody
+from .transport import on_finished
 
 
 def write_stdout(line: str) -> None:
@@ -51,12 +51,7 @@ def init_app(app: Flask) -> None:
             "bytes_sent": 0,
         }
         started = g.get("started") or time.perf_counter()
-        body = response.response
-        if isinstance(body, UpstreamBody):
-            body.on_close = lambda b: _write(entry, started, b.bytes_sent, b.error)
-        else:
-            response.call_on_close(
-                lambda: _write(entry, started, response.content_length or 0, None))
+        on_finished(response, lambda sent, error: _write(entry, started, sent, error))
         return response
 
 

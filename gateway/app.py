@@ -14,7 +14,10 @@ from typing import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import accesslog, health, requestid
+from . import accesslog, health, metrics, requestid
+from .policies import build as policies
+from .policies.build import breaker_factory
+from .storage import open_storage
 from .config import GatewayConfig, load_config, parse_config
 from .errors import register_error_handlers
 from .routes import register_routes
@@ -27,6 +30,15 @@ class GatewayState:
 
     config: GatewayConfig
     upstreams: dict[str, Upstream]
+    #: the shared ``limits`` storage (None when nothing needs one)
+    storage: object = None
+
+
+def needs_shared_store(config: GatewayConfig) -> bool:
+    """Quotas, caches and breakers keep state; without them no store is opened."""
+    routes = [s.policies for s in config.services.values()] + [b.policies for b in config.blueprints]
+    return (any(p.rate_limit or p.cache or p.circuit_breaker for p in routes)
+            or any(c.rate_limit for c in config.consumers.values()))
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
@@ -43,17 +55,24 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         config = parse_config(config)
 
     app = Flask("gateway")
+    storage = open_storage(config.storage) if needs_shared_store(config) else None
     # gthread runs GATEWAY_THREADS requests per worker: size the pools to match
     pool_size = int(os.environ.get("GATEWAY_THREADS") or DEFAULT_POOL_SIZE)
-    upstreams = {name: Upstream(service, pool_size) for name, service in config.services.items()}
-    app.extensions["gateway"] = GatewayState(config=config, upstreams=upstreams)
+    upstreams = {}
+    for name, service in config.services.items():
+        breaker = service.policies.circuit_breaker
+        factory = breaker_factory(name, breaker, storage) if breaker else None
+        upstreams[name] = Upstream(service, pool_size, breaker_factory=factory)
+    app.extensions["gateway"] = GatewayState(config=config, upstreams=upstreams, storage=storage)
 
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app)
+    metrics.init_app(app)
     requestid.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(health.bp)
-    register_routes(app, config, upstreams)
+    routes = register_routes(app, config, upstreams)
+    policies.install(app, config, routes, storage)
 
     if config.trusted_proxies:
         n = config.trusted_proxies

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import yaml
+from limits import parse_many
 
 #: Where the config file is looked for when ``GATEWAY_CONFIG`` is not set.
 DEFAULT_CONFIG_PATH = "./gateway.yaml"
@@ -30,10 +33,21 @@ DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
 #: Paths the gateway serves itself; no service may be mounted over them.
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+DEFAULT_CACHE_STATUSES = frozenset({200, 203, 204, 300, 301, 404, 410})
+DEFAULT_CACHE_MAX_BODY = 1024 * 1024
+RATE_LIMIT_STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_METRICS_ALLOW = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SERVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _BLUEPRINT_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_KEY_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def hash_key(key: str) -> str:
+    """The form API keys are stored and compared in: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 class ConfigError(Exception):
@@ -53,6 +67,44 @@ class Timeout:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    ttl: float
+    statuses: frozenset[int] = DEFAULT_CACHE_STATUSES
+    #: answers with a larger body are streamed through but not stored
+    max_body_bytes: int = DEFAULT_CACHE_MAX_BODY
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    failures: int = 5
+    reset_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class CorsConfig:
+    origins: tuple[str, ...]
+    methods: tuple[str, ...] | None = None      # default: the route's methods
+    headers: tuple[str, ...] | None = None      # default: whatever the preflight asks for
+    expose_headers: tuple[str, ...] = ()
+    credentials: bool = False
+    max_age: int = 600
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The per-route policies; each is off (None/empty) unless configured."""
+
+    auth: str = "none"
+    rate_limit: str | None = None
+    cache: CacheConfig | None = None
+    circuit_breaker: BreakerConfig | None = None
+    cors: CorsConfig | None = None
+    allow_ips: tuple[IPNetwork, ...] = ()
+    deny_ips: tuple[IPNetwork, ...] = ()
+    max_body_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """One backend service, mounted at ``prefix``."""
 
@@ -64,6 +116,27 @@ class ServiceConfig:
     timeout: Timeout = field(default_factory=Timeout)
     retries: int = DEFAULT_RETRIES
     preserve_host: bool = False
+    policies: Policies = field(default_factory=Policies)
+
+
+@dataclass(frozen=True)
+class BlueprintConfig:
+    """A hand-written blueprint (``package.module:name``) and its policies."""
+
+    ref: str
+    policies: Policies = field(default_factory=Policies)
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """A client of the gateway. Only hashes of its keys are kept."""
+
+    name: str
+    key_hashes: frozenset[str]
+    rate_limit: str | None = None
+    services: frozenset[str] | None = None
+    #: how many keys were written in plain text (``gateway check`` warns)
+    plain_keys: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,7 +146,11 @@ class GatewayConfig:
     services: Mapping[str, ServiceConfig]
     storage: str = "memory://"
     trusted_proxies: int = 0
-    blueprints: tuple[str, ...] = ()
+    blueprints: tuple[BlueprintConfig, ...] = ()
+    consumers: Mapping[str, ConsumerConfig] = field(default_factory=dict)
+    rate_limit_strategy: str = "fixed-window"
+    on_storage_error: str = "allow"
+    metrics_allow_ips: tuple[IPNetwork, ...] = DEFAULT_METRICS_ALLOW
     source: str = "<mapping>"
 
 
@@ -134,9 +211,13 @@ def _join(path: str, key: Any) -> str:
 class _Reader:
     """Turns raw YAML into dataclasses, recording problems instead of raising."""
 
-    TOP_KEYS = {"storage", "trusted_proxies", "services", "blueprints"}
+    TOP_KEYS = {"storage", "trusted_proxies", "services", "blueprints", "consumers",
+                "rate_limit_strategy", "on_storage_error", "metrics_allow_ips"}
+    POLICY_KEYS = {"auth", "rate_limit", "cache", "cors", "allow_ips", "deny_ips",
+                   "max_body_bytes"}
     SERVICE_KEYS = {"upstream", "prefix", "strip_prefix", "methods", "timeout",
-                    "retries", "preserve_host"}
+                    "retries", "preserve_host", "circuit_breaker"} | POLICY_KEYS
+    BLUEPRINT_KEYS = {"blueprint"} | POLICY_KEYS
 
     def __init__(self, problems: list[str]):
         self.problems = problems
@@ -167,12 +248,83 @@ class _Reader:
                 if service is not None:
                     services[service.name] = service
             self.check_prefixes(services)
-        blueprints = self.string_list(raw, "blueprints", "", [])
-        for i, ref in enumerate(blueprints):
-            if not _BLUEPRINT_REF.match(ref):
-                self.fail(f"blueprints[{i}]", f"{ref!r} is not of the form 'package.module:name'")
+        blueprints = self.blueprints(raw.get("blueprints", []))
+        consumers = self.consumers(raw.get("consumers", {}))
+        strategy = self.string(raw, "rate_limit_strategy", "", "fixed-window")
+        if strategy not in RATE_LIMIT_STRATEGIES:
+            self.fail("rate_limit_strategy", f"{strategy!r} is not one of "
+                      f"{', '.join(RATE_LIMIT_STRATEGIES)}")
+        on_error = self.string(raw, "on_storage_error", "", "allow")
+        if on_error not in ("allow", "deny"):
+            self.fail("on_storage_error", f"{on_error!r} is not 'allow' (fail open) or 'deny' (503)")
+        metrics_allow = self.networks(raw, "metrics_allow_ips", "") if "metrics_allow_ips" in raw \
+            else DEFAULT_METRICS_ALLOW
         return GatewayConfig(services=services, storage=storage, trusted_proxies=trusted,
-                             blueprints=tuple(blueprints))
+                             blueprints=blueprints, consumers=consumers,
+                             rate_limit_strategy=strategy, on_storage_error=on_error,
+                             metrics_allow_ips=metrics_allow)
+
+    def blueprints(self, raw: Any) -> tuple[BlueprintConfig, ...]:
+        if not isinstance(raw, list):
+            self.fail("blueprints", f"expected a list of 'package.module:name', got {_kind(raw)}")
+            return ()
+        result = []
+        for i, item in enumerate(raw):
+            path = f"blueprints[{i}]"
+            if isinstance(item, dict):
+                self.unknown_keys(item, self.BLUEPRINT_KEYS, path)
+                ref = self.string(item, "blueprint", path, "")
+                policies = self.policies(item, path)
+            elif isinstance(item, str):
+                ref, policies = item, Policies()
+            else:
+                self.fail(path, f"expected 'package.module:name' or a mapping with 'blueprint', "
+                          f"got {_kind(item)}")
+                continue
+            if not _BLUEPRINT_REF.match(ref):
+                self.fail(path if isinstance(item, str) else f"{path}.blueprint",
+                          f"{ref!r} is not of the form 'package.module:name'")
+            result.append(BlueprintConfig(ref=ref, policies=policies))
+        return tuple(result)
+
+    def consumers(self, raw: Any) -> dict[str, ConsumerConfig]:
+        if not isinstance(raw, dict):
+            self.fail("consumers", f"expected a mapping of consumer names, got {_kind(raw)}")
+            return {}
+        consumers: dict[str, ConsumerConfig] = {}
+        owner: dict[str, str] = {}
+        for name, item in raw.items():
+            path = f"consumers.{name}"
+            if not isinstance(item, dict):
+                self.fail(path, f"expected a mapping with 'keys', got {_kind(item)}")
+                continue
+            self.unknown_keys(item, {"keys", "rate_limit", "services"}, path)
+            keys = self.string_list(item, "keys", path, [])
+            if not keys:
+                self.fail(f"{path}.keys", "expected at least one key (write its sha256: form; "
+                          "`gateway hash-key` prints it)")
+            hashes, plain = set(), 0
+            for i, key in enumerate(keys):
+                if key.startswith("sha256:"):
+                    if not _KEY_HASH.match(key.lower()):
+                        self.fail(f"{path}.keys[{i}]", "a hashed key is 'sha256:' and 64 hex digits")
+                        continue
+                    hashed = key.lower()
+                else:
+                    hashed, plain = hash_key(key), plain + 1
+                if hashed in owner:
+                    self.fail(f"{path}.keys[{i}]", f"the same key belongs to consumer "
+                              f"{owner[hashed]!r}; a key identifies one consumer")
+                owner[hashed] = str(name)
+                hashes.add(hashed)
+            allowed = None
+            if "services" in item:
+                allowed = self.string_list(item, "services", path, [])
+            consumers[str(name)] = ConsumerConfig(
+                name=str(name), key_hashes=frozenset(hashes),
+                rate_limit=self.rate_limit(item, path),
+                services=frozenset(allowed) if allowed is not None else None, plain_keys=plain)
+        return consumers
 
     def service(self, name: str, raw: Any) -> ServiceConfig | None:
         path = f"services.{name}"
@@ -199,6 +351,10 @@ class _Reader:
             if method not in ALL_METHODS:
                 self.fail(f"{path}.methods[{i}]", f"{method!r} is not one of {', '.join(ALL_METHODS)}")
         timeout = self.timeout(raw.get("timeout"), f"{path}.timeout")
+        policies = self.policies(raw, path)
+        if "circuit_breaker" in raw:
+            policies = dataclasses.replace(policies, circuit_breaker=self.breaker(
+                raw["circuit_breaker"], f"{path}.circuit_breaker"))
         return ServiceConfig(
             name=name,
             upstreams=upstreams,
@@ -208,7 +364,100 @@ class _Reader:
             timeout=timeout,
             retries=self.integer(raw, "retries", path, DEFAULT_RETRIES, minimum=0, maximum=10),
             preserve_host=self.boolean(raw, "preserve_host", path, False),
+            policies=policies,
         )
+
+    def policies(self, raw: dict, path: str) -> Policies:
+        """The policy keys shared by services and hand-written blueprints."""
+        auth = self.string(raw, "auth", path, "none")
+        if auth not in ("none", "api_key"):
+            self.fail(f"{path}.auth", f"{auth!r} is not 'none' or 'api_key'")
+        max_body = None
+        if "max_body_bytes" in raw:
+            max_body = self.integer(raw, "max_body_bytes", path, 0, minimum=0)
+        return Policies(
+            auth=auth,
+            rate_limit=self.rate_limit(raw, path),
+            cache=self.cache(raw["cache"], f"{path}.cache") if "cache" in raw else None,
+            cors=self.cors(raw["cors"], f"{path}.cors") if "cors" in raw else None,
+            allow_ips=self.networks(raw, "allow_ips", path),
+            deny_ips=self.networks(raw, "deny_ips", path),
+            max_body_bytes=max_body,
+        )
+
+    def rate_limit(self, raw: dict, path: str) -> str | None:
+        if "rate_limit" not in raw:
+            return None
+        value = self.string(raw, "rate_limit", path, "")
+        try:
+            parse_many(value)
+        except ValueError:
+            self.fail(f"{path}.rate_limit", f"{value!r} is not a rate limit (expected e.g. "
+                      "'100/minute' or '10/second;500/hour')")
+            return None
+        return value
+
+    def cache(self, raw: Any, path: str) -> CacheConfig | None:
+        if not isinstance(raw, dict):
+            self.fail(path, f"expected {{ttl: seconds}}, got {_kind(raw)}")
+            return None
+        self.unknown_keys(raw, {"ttl", "statuses", "max_body_bytes"}, path)
+        if "ttl" not in raw:
+            self.fail(f"{path}.ttl", "is required: how many seconds an answer may be served from cache")
+        statuses = raw.get("statuses", sorted(DEFAULT_CACHE_STATUSES))
+        if not isinstance(statuses, list) or not all(
+                isinstance(c, int) and 100 <= c <= 599 for c in statuses):
+            self.fail(f"{path}.statuses", "expected a list of HTTP status codes")
+            statuses = DEFAULT_CACHE_STATUSES
+        return CacheConfig(ttl=self.number(raw, "ttl", path, 1.0),
+                           statuses=frozenset(statuses),
+                           max_body_bytes=self.integer(raw, "max_body_bytes", path,
+                                                       DEFAULT_CACHE_MAX_BODY, minimum=0))
+
+    def breaker(self, raw: Any, path: str) -> BreakerConfig | None:
+        if not isinstance(raw, dict):
+            self.fail(path, f"expected {{failures: N, reset_after: seconds}}, got {_kind(raw)}")
+            return None
+        self.unknown_keys(raw, {"failures", "reset_after"}, path)
+        return BreakerConfig(failures=self.integer(raw, "failures", path, 5, minimum=1),
+                             reset_after=self.number(raw, "reset_after", path, 30.0))
+
+    def cors(self, raw: Any, path: str) -> CorsConfig | None:
+        if not isinstance(raw, dict):
+            self.fail(path, f"expected {{origins: [...]}}, got {_kind(raw)}")
+            return None
+        self.unknown_keys(raw, {"origins", "methods", "headers", "expose_headers",
+                                "credentials", "max_age"}, path)
+        origins = self.string_list(raw, "origins", path, [])
+        if not origins:
+            self.fail(f"{path}.origins", "expected at least one origin, e.g. "
+                      "['https://app.example.com'] (or ['*'])")
+        for i, origin in enumerate(origins):
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                self.fail(f"{path}.origins[{i}]", f"{origin!r} is not an origin "
+                          "(scheme://host[:port], no path)")
+        credentials = self.boolean(raw, "credentials", path, False)
+        if credentials and "*" in origins:
+            self.fail(f"{path}.credentials", "browsers refuse credentials with origin '*': "
+                      "list the origins instead")
+        methods = [m.upper() for m in self.string_list(raw, "methods", path, [])] or None
+        headers = self.string_list(raw, "headers", path, []) or None
+        return CorsConfig(origins=tuple(o.rstrip("/") for o in origins),
+                          methods=tuple(methods) if methods else None,
+                          headers=tuple(headers) if headers else None,
+                          expose_headers=tuple(self.string_list(raw, "expose_headers", path, [])),
+                          credentials=credentials,
+                          max_age=self.integer(raw, "max_age", path, 600, minimum=0))
+
+    def networks(self, raw: dict, key: str, path: str) -> tuple[IPNetwork, ...]:
+        result = []
+        for i, value in enumerate(self.string_list(raw, key, path, [])):
+            try:
+                result.append(ipaddress.ip_network(value, strict=False))
+            except ValueError:
+                self.fail(f"{_join(path, key)}[{i}]", f"{value!r} is not an IP address or "
+                          "CIDR range (e.g. 10.0.0.0/8)")
+        return tuple(result)
 
     def upstreams(self, raw: Any, path: str) -> tuple[str, ...]:
         if raw is None:

@@ -55,6 +55,8 @@ def error_response(status: int, code: str, message: str,
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(GatewayError)
     def gateway_error(exc: GatewayError) -> Response:
+        # upstream failures carry a kind (connect, timeout...) for logs and metrics
+        g.upstream_error = getattr(exc, "kind", None)
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.errorhandler(HTTPException)

@@ -19,7 +19,7 @@ HOP_BY_HOP = frozenset({
 #: copy is dropped. ``Expect`` is answered by the WSGI server on our side.
 REBUILT_REQUEST_HEADERS = frozenset({
     "host", "expect", "x-request-id", "x-forwarded-for", "x-forwarded-proto",
-    "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix",
+    "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "x-consumer",
 })
 
 DROP_FROM_REQUEST = HOP_BY_HOP | REBUILT_REQUEST_HEADERS

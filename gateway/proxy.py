@@ -15,6 +15,7 @@ from typing import Iterator
 
 from flask import Response, g, request
 from urllib3.util import SKIP_HEADER
+from werkzeug.exceptions import MethodNotAllowed
 
 from .config import ServiceConfig
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
@@ -51,10 +52,18 @@ class ServiceProxy:
         drop = set(DROP_FROM_REQUEST)
         if service.preserve_host:
             drop.discard("host")
+        if service.policies.auth == "api_key":
+            drop.add("x-api-key")  # the upstream learns the consumer, never the key
         self.drop_request = frozenset(drop)
+        self.methods = frozenset(service.methods)
+        # Flask and Flask-Limiter name views by these, as for a function
+        self.__name__ = self.__qualname__ = f"proxy_{service.name}"
 
     def __call__(self, **_route_args) -> Response:
         environ = request.environ
+        if environ["REQUEST_METHOD"] not in self.methods:
+            # only OPTIONS gets here: routed for CORS preflights, not allowed otherwise
+            raise MethodNotAllowed(valid_methods=sorted(self.methods))
         target = raw_target(environ)
         path, _, query = target.partition("?")
         if self.service.strip_prefix:
@@ -100,7 +109,11 @@ class ServiceProxy:
         headers.setdefault("User-Agent", SKIP_HEADER)
         headers.setdefault("Accept-Encoding", SKIP_HEADER)
 
-        headers["X-Request-ID"] = g.request_id
+        ctx = g._get_current_object()
+        headers["X-Request-ID"] = ctx.request_id
+        consumer = getattr(ctx, "consumer", None)
+        if consumer:
+            headers["X-Consumer"] = consumer
         headers.update(self.forwarded_headers(environ))
         return headers
 

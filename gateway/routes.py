@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, request
 from .config import ConfigError, GatewayConfig, ServiceConfig
 from .paths import check_path
 from .proxy import ServiceProxy
+from .policies.build import Route
 from .transport import Upstream
 
 
@@ -24,6 +25,10 @@ def service_blueprint(service: ServiceConfig, upstream: Upstream,
     prefix = "" if service.prefix == "/" else service.prefix
     bp = Blueprint(service.name, __name__, url_prefix=prefix or None)
     methods = list(service.methods)
+    if service.policies.cors and "OPTIONS" not in methods:
+        # CORS preflights must reach the gateway's policy chain; the view
+        # itself still answers 405 to any other OPTIONS request
+        methods.append("OPTIONS")
     for rule in ("/", "/<path:subpath>"):
         # OPTIONS goes to the upstream like any method, not Flask's automatic answer
         bp.add_url_rule(rule, "proxy", view, methods=methods, provide_automatic_options=False)
@@ -47,16 +52,38 @@ def load_blueprint(ref: str, index: int) -> Blueprint:
     return bp
 
 
-def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upstream]) -> None:
+def register_routes(app: Flask, config: GatewayConfig,
+                    upstreams: dict[str, Upstream]) -> list[Route]:
+    """Register every service and hand-written blueprint; describe them for the policies."""
     # a path that could climb out of its prefix is refused before routing
     # (PATH_INFO itself: request.path has already folded leading slashes)
     app.before_request(lambda: check_path(request.environ.get("PATH_INFO", "")))
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
+    routes = []
     for name, service in config.services.items():
-        app.register_blueprint(service_blueprint(service, upstreams[name], config.trusted_proxies))
-    for index, ref in enumerate(config.blueprints):
-        app.register_blueprint(load_blueprint(ref, index))
+        bp = service_blueprint(service, upstreams[name], config.trusted_proxies)
+        app.register_blueprint(bp)
+        routes.append(Route(name, service.policies, service.methods, bp))
+    for index, entry in enumerate(config.blueprints):
+        bp = load_blueprint(entry.ref, index)
+        if bp.name in config.services:
+            raise ConfigError([f"blueprints[{index}]: blueprint {bp.name!r} has the name of a "
+                               "service; rename one of them"])
+        app.register_blueprint(bp)
+        methods = sorted({m for rule in app.url_map.iter_rules()
+                          if rule.endpoint.startswith(bp.name + ".") for m in rule.methods or ()})
+        routes.append(Route(bp.name, entry.policies, tuple(methods), bp))
+    check_consumer_routes(config, {r.name for r in routes})
+    return routes
+
+
+def check_consumer_routes(config: GatewayConfig, names: set[str]) -> None:
+    problems = [f"consumers.{c.name}.services: {s!r} is neither a service nor a blueprint "
+                f"(known: {', '.join(sorted(names))})"
+                for c in config.consumers.values() for s in sorted(c.services or ()) if s not in names]
+    if problems:
+        raise ConfigError(problems)
 
 
 def route_table(config: GatewayConfig) -> list[tuple[str, str, str, str]]:

@@ -14,6 +14,7 @@ become :class:`UpstreamError` (502 for refused/reset, 504 for timeouts).
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -47,8 +48,9 @@ class UpstreamError(GatewayError):
     ``kind`` is one of ``connect``, ``timeout``, ``reset``, ``tls`` (for logs and metrics).
     """
 
-    def __init__(self, status: int, code: str, message: str, kind: str, target: str):
-        super().__init__(status, code, message)
+    def __init__(self, status: int, code: str, message: str, kind: str, target: str,
+                 headers: dict[str, str] | None = None):
+        super().__init__(status, code, message, headers)
         self.kind = kind
         self.target = target
 
@@ -91,6 +93,8 @@ class Target:
     base_path: str
     host_header: str
     failed_until: float = field(default=0.0)
+    #: a CircuitBreaker when the service has one (gateway/policies/breaker.py)
+    breaker: Any = None
 
     def mark_failed(self) -> None:
         self.failed_until = time.monotonic() + FAIL_TIMEOUT
@@ -103,7 +107,12 @@ class Target:
 class Upstream:
     """A service's targets, balanced round-robin, with retries across them."""
 
-    def __init__(self, service: ServiceConfig, pool_size: int = DEFAULT_POOL_SIZE):
+    def __init__(self, service: ServiceConfig, pool_size: int = DEFAULT_POOL_SIZE,
+                 breaker_factory=None):
+        """
+        :param breaker_factory: ``f(target_url) -> CircuitBreaker``, when the
+            service has ``circuit_breaker`` configured.
+        """
         self.service = service
         self.session = requests.Session()
         adapter = ProxyAdapter(pool_connections=len(service.upstreams) or 1,
@@ -113,6 +122,9 @@ class Upstream:
         self.timeout = Urllib3Timeout_(connect=service.timeout.connect,
                                        read=service.timeout.read)
         self.targets = [self._target(adapter, url) for url in service.upstreams]
+        if breaker_factory is not None:
+            for target in self.targets:
+                target.breaker = breaker_factory(target.url)
         self._turn = itertools.count()
 
     def _target(self, adapter: ProxyAdapter, url: str) -> Target:
@@ -124,19 +136,32 @@ class Upstream:
         return Target(url=url, pool=pool, base_path=parts.path.rstrip("/"),
                       host_header=parts.netloc)
 
-    def pick(self, exclude: Iterable[Target] = ()) -> Target:
-        """The next target in turn, passing over ones that just failed."""
+    def pick(self, exclude: Iterable[Target] = ()) -> tuple[Target, bool]:
+        """The next target in turn, passing over ones that just failed or whose
+        circuit is open.
+
+        :returns: the target, and whether its breaker wants the outcome written back.
+        :raises UpstreamError: 503 ``upstream_unavailable`` when every circuit is open.
+        """
         start = next(self._turn)
         count = len(self.targets)
-        fallback = None
-        for offset in range(count):
-            target = self.targets[(start + offset) % count]
-            if target in exclude:
-                continue
-            if target.healthy:
-                return target
-            fallback = fallback or target
-        return fallback or self.targets[start % count]
+        order = [self.targets[(start + i) % count] for i in range(count)]
+        candidates = [t for t in order if t not in exclude] or order
+        # healthy targets first; ones that just refused a connection only as a last resort
+        candidates.sort(key=lambda t: not t.healthy)
+        wait = None
+        for target in candidates:
+            if target.breaker is None:
+                return target, False
+            # allow() may claim the one half-open probe: ask only the target we would use
+            blocked, dirty = target.breaker.allow()
+            if not blocked:
+                return target, dirty
+            wait = blocked if wait is None else min(wait, blocked)
+        retry_after = str(max(1, math.ceil(wait or 1)))
+        raise UpstreamError(503, "upstream_unavailable",
+                            f"the {self.service.name} service is failing; its circuit is open",
+                            "circuit_open", "", headers={"Retry-After": retry_after})
 
     def send(self, method: str, target_path: str, headers: dict[str, str],
              body: Any, chunked: bool, can_retry: bool) -> tuple[BaseHTTPResponse, Target]:
@@ -145,12 +170,12 @@ class Upstream:
         :param target_path: raw ``/path?query`` relative to the target's base URL.
         :param can_retry: the body (if any) has not been read yet and may be re-sent.
         :returns: the response with its body unread, and the target that gave it.
-        :raises UpstreamError: every attempt failed.
+        :raises UpstreamError: every attempt failed, or every circuit is open.
         """
         attempts = 1 + (self.service.retries if method in IDEMPOTENT else 0)
         tried: list[Target] = []
         while True:
-            target = self.pick(exclude=tried if len(tried) < len(self.targets) else ())
+            target, dirty = self.pick(exclude=tried)
             tried.append(target)
             try:
                 request_target = target.base_path + target_path
@@ -159,14 +184,19 @@ class Upstream:
                     body=body, headers=headers, chunked=chunked, retries=False,
                     redirect=False, assert_same_host=False, timeout=self.timeout,
                     preload_content=False, decode_content=False)
-                return response, target
             except Urllib3Error as exc:
                 error = translate(exc, target.url)
+                if target.breaker is not None:
+                    target.breaker.record(False, dirty)
                 if error.kind in ("connect", "timeout") and _before_sending(exc):
                     target.mark_failed()
                 retryable = _before_sending(exc) or (can_retry and error.kind == "reset")
                 if len(tried) >= attempts or not retryable:
                     raise error from None
+            else:
+                if target.breaker is not None:
+                    target.breaker.record(response.status < 500, dirty)
+                return response, target
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """A plain ``requests`` call to this service, for hand-written blueprints.
@@ -175,19 +205,23 @@ class Upstream:
         :class:`UpstreamError` like the proxy does. ``path`` is relative to the
         upstream's base URL.
         """
-        target = self.pick()
+        target, dirty = self.pick()
         kwargs.setdefault("timeout", (self.service.timeout.connect, self.service.timeout.read))
         kwargs.setdefault("allow_redirects", False)
         try:
-            return self.session.request(method, target.url + path, **kwargs)
-        except requests.Timeout:
+            response = self.session.request(method, target.url + path, **kwargs)
+        except requests.RequestException as exc:
+            if target.breaker is not None:
+                target.breaker.record(False, dirty)
             target.mark_failed()
-            raise UpstreamError(504, "gateway_timeout", "the upstream service did not answer "
-                                "in time", "timeout", target.url) from None
-        except requests.RequestException:
-            target.mark_failed()
+            if isinstance(exc, requests.Timeout):
+                raise UpstreamError(504, "gateway_timeout", "the upstream service did not answer "
+                                    "in time", "timeout", target.url) from None
             raise UpstreamError(502, "bad_gateway", "the upstream service could not be reached",
                                 "connect", target.url) from None
+        if target.breaker is not None:
+            target.breaker.record(response.status_code < 500, dirty)
+        return response
 
     def close(self) -> None:
         self.session.close()
@@ -228,8 +262,10 @@ class UpstreamBody:
         self.complete = False
         self.closed = False
         self.error: UpstreamError | None = None
-        #: called once with this body when it is closed (the access log hooks in here)
-        self.on_close = None
+        #: keeps a copy of the body for the response cache (policies/cache.py)
+        self.recorder = None
+        #: called with this body once it is closed (access log, metrics)
+        self.callbacks: list = []
 
     def __iter__(self):
         response = self.response
@@ -240,6 +276,8 @@ class UpstreamBody:
                 if not chunk:
                     break
                 self.bytes_sent += len(chunk)
+                if self.recorder is not None:
+                    self.recorder.add(chunk)
                 yield chunk
             self.complete = True
         except (Urllib3Error, OSError) as exc:
@@ -255,5 +293,20 @@ class UpstreamBody:
         if not self.complete and self.response.length_remaining != 0:
             self.response.close()  # unread bytes: the connection cannot be reused
         self.response.release_conn()
-        if self.on_close is not None:
-            self.on_close(self)
+        if self.recorder is not None:
+            self.recorder.finish(self.complete)
+        for callback in self.callbacks:
+            callback(self)
+
+
+def on_finished(response, callback) -> None:
+    """Call ``callback(bytes_sent, error)`` once the response body has gone out.
+
+    For a streamed upstream body that is when the WSGI server closes it; for
+    anything else, when werkzeug closes the response.
+    """
+    body = response.response
+    if isinstance(body, UpstreamBody):
+        body.callbacks.append(lambda b: callback(b.bytes_sent, b.error))
+    else:
+        response.call_on_close(lambda: callback(response.content_length or 0, None))

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import socket
 import subprocess
@@ -22,17 +23,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gateway import accesslog
+
 from gateway import create_app
 from tests.upstream import ServerThread, UpstreamApp
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def access_log_to_captured_stdout(monkeypatch):
-    """Access lines go through print() in tests, so pytest captures them per test."""
-    from gateway import accesslog
-    monkeypatch.setattr(accesslog, "sink", print)
+# In-process gateways log through `logging` in tests: pytest shows the lines of a
+# failing test and keeps the others quiet (tests that read lines patch `sink`).
+accesslog.sink = logging.getLogger("gateway.access").info
 
 
 @pytest.fixture
@@ -183,3 +184,58 @@ def gunicorn_gateway(tmp_path):
             gateway.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             gateway.process.kill()
+
+
+# -- Redis ---------------------------------------------------------------------------
+
+#: The suite's Redis database; `make test` starts a server (scripts/ensure-redis).
+TEST_REDIS = os.environ.get("GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url():
+    """A real Redis over a real connection, its test database emptied first."""
+    import redis
+    client = redis.Redis.from_url(TEST_REDIS, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"no Redis at {TEST_REDIS} ({exc}): run `make test`, which starts one "
+                    "(scripts/ensure-redis), or install redis-server and start it")
+    yield TEST_REDIS
+    client.close()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on a free port, that the test may stop and start."""
+
+    def __init__(self, tmp_path: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = tmp_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import shutil
+        if not shutil.which("redis-server"):
+            pytest.fail("redis-server is not installed: apt-get install redis-server "
+                        "(scripts/ensure-redis does this as root)")
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

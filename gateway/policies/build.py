@@ -1,0 +1,85 @@
+"""Building every route's policy chain from the config, once, at start-up.
+
+Called by :func:`gateway.create_app` after the routes are registered. Only the
+policies a route configures are built; a gateway with none of them registers
+no policy hook at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask
+
+from .. import metrics
+from ..config import BreakerConfig, GatewayConfig, Policies
+from ..storage import limiter_options, redis_client
+from . import Chains, Policy
+from .auth import ApiKeyAuth
+from .bodylimit import BodyLimit
+from .breaker import CircuitBreaker, MemoryBreakerState, RedisBreakerState
+from .cache import MemoryStore, RedisStore, ResponseCache
+from .cors import Cors
+from .iprules import IpRules
+from .quota import GatewayLimiter, QuotaHeaders, install as install_quota_errors
+
+
+@dataclass
+class Route:
+    """What the policies need to know about one blueprint."""
+
+    name: str
+    policies: Policies
+    methods: tuple[str, ...]
+    blueprint: Blueprint
+
+
+def breaker_factory(service: str, config: BreakerConfig, storage):
+    """``f(target_url) -> CircuitBreaker`` for a service, sharing one state store."""
+    client = redis_client(storage) if storage is not None else None
+    state = RedisBreakerState(client) if client is not None else MemoryBreakerState()
+    return lambda target: CircuitBreaker(config, state, service, target,
+                                         on_change=metrics.circuit_changed,
+                                         on_storage_error=metrics.storage_error("breaker"))
+
+
+def install(app: Flask, config: GatewayConfig, routes: list[Route], storage) -> None:
+    """Register the chains, and Flask-Limiter between their two halves."""
+    chains = Chains()
+    needs_quota = any(r.policies.rate_limit for r in routes) or any(
+        c.rate_limit for c in config.consumers.values())
+    limiter = None
+    if needs_quota:
+        limiter = GatewayLimiter(config, limiter_options(storage, config.storage),
+                                 on_storage_error=metrics.storage_error("quota"))
+    client = redis_client(storage) if storage is not None else None
+
+    for route in routes:
+        p = route.policies
+        pre: list[Policy] = []
+        post: list[Policy] = []
+        if p.cors:
+            pre.append(Cors(p.cors, route.methods))
+        if p.allow_ips or p.deny_ips:
+            pre.append(IpRules(p.allow_ips, p.deny_ips))
+        if p.max_body_bytes is not None:
+            pre.append(BodyLimit(p.max_body_bytes))
+        if p.auth == "api_key":
+            pre.append(ApiKeyAuth(route.name, config.consumers))
+        if limiter is not None and (p.rate_limit or (p.auth == "api_key" and any(
+                c.rate_limit for c in config.consumers.values()))):
+            if p.rate_limit:
+                limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
+            pre.append(QuotaHeaders(limiter))
+        if p.cache:
+            store = RedisStore(client, route.name) if client is not None else MemoryStore()
+            post.append(ResponseCache(route.name, p.cache, store, by_consumer=p.auth == "api_key",
+                                      on_result=metrics.cache_result(route.name),
+                                      on_storage_error=metrics.storage_error("cache")))
+        chains.add(route.name, pre, post)
+
+    chains.install_pre(app)
+    if limiter is not None:
+        limiter.init_app(app)
+        install_quota_errors(app, config, limiter, metrics.rate_limited)
+    chains.install_post(app)

@@ -1,0 +1,122 @@
+"""Quotas: Flask-Limiter on the ``limits`` storage named by ``storage``.
+
+A route's ``rate_limit`` is shared by all of the route's paths and counted per
+consumer (per client address when the route has no API key); a consumer's own
+``rate_limit`` counts across every route on top of that. Over quota is 429
+``rate_limited`` with ``Retry-After``; every response of a limited route
+carries ``RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds) for the
+window closest to running out.
+
+When the store cannot be reached, ``on_storage_error`` decides: ``allow``
+passes the request (logged and counted), ``deny`` answers 503. redis-py
+reconnects on the next call, so the gateway recovers by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+
+from ..config import GatewayConfig
+from ..errors import GatewayError, error_response
+from ..storage import BACKEND_ERRORS
+from . import Policy
+
+log = logging.getLogger("gateway.quota")
+
+
+def quota_key() -> str:
+    """Who a quota counts: the consumer when known, else the client address."""
+    consumer = g.get("consumer")
+    return f"consumer:{consumer}" if consumer else f"ip:{request.remote_addr}"
+
+
+class GatewayLimiter(Limiter):
+    """Flask-Limiter with the gateway's storage-failure policy."""
+
+    def __init__(self, config: GatewayConfig, storage_options: dict, on_storage_error=None):
+        consumer_limits = {name: c.rate_limit for name, c in config.consumers.items()
+                           if c.rate_limit}
+        # Flask-Limiter asks for the limit string before it applies exempt_when:
+        # answer something valid for requests without a limited consumer
+        placeholder = next(iter(consumer_limits.values()), None)
+        super().__init__(
+            quota_key,
+            strategy=config.rate_limit_strategy,
+            storage_uri=config.storage,
+            storage_options=storage_options,
+            key_prefix="gateway",
+            headers_enabled=False,        # RateLimit-* are written by QuotaHeaders
+            swallow_errors=False,         # on_storage_error decides instead
+            application_limits=[lambda: consumer_limits.get(g.get("consumer"), placeholder)]
+            if consumer_limits else None,
+            application_limits_exempt_when=lambda: g.get("consumer") not in consumer_limits,
+        )
+        self.deny_on_storage_error = config.on_storage_error == "deny"
+        self.on_storage_error = on_storage_error or (lambda exc: None)
+
+    def _check_request_limit(self, callable_name=None, in_middleware=True):
+        try:
+            super()._check_request_limit(callable_name, in_middleware)
+        except RateLimitExceeded:
+            raise
+        except BACKEND_ERRORS as exc:
+            self.on_storage_error(exc)
+            g.quota_storage_failed = True
+            log.warning("quota storage unreachable (%s): request %s", exc,
+                        "refused" if self.deny_on_storage_error else "let through")
+            if self.deny_on_storage_error:
+                raise GatewayError(503, "storage_unavailable",
+                                   "the quota store cannot be reached; try again shortly",
+                                   {"Retry-After": "1"}) from None
+
+
+def seconds_until_reset(limit) -> int:
+    """Whole seconds until the limit's window resets (its window is (reset_time, remaining))."""
+    return max(0, math.ceil(limit.window[0] - time.time()))
+
+
+class QuotaHeaders(Policy):
+    """Writes ``RateLimit-*`` for the tightest window on every response of the route."""
+
+    def __init__(self, limiter: GatewayLimiter):
+        self.limiter = limiter
+
+    def after(self, response: Response) -> Response:
+        if g.get("quota_storage_failed"):
+            return response
+        try:
+            limits = self.limiter.current_limits
+            if not limits:
+                return response
+            breached = [lim for lim in limits if lim.breached]
+            tightest = breached[0] if breached else min(
+                limits, key=lambda lim: (lim.remaining, lim.window[0]))
+            reset = seconds_until_reset(tightest)
+            response.headers["RateLimit-Limit"] = str(tightest.limit.amount)
+            response.headers["RateLimit-Remaining"] = str(max(0, tightest.remaining))
+            response.headers["RateLimit-Reset"] = str(reset)
+        except BACKEND_ERRORS as exc:
+            log.warning("quota storage unreachable while writing RateLimit headers: %s", exc)
+        return response
+
+
+def install(app: Flask, config: GatewayConfig, limiter: GatewayLimiter, on_limited) -> None:
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded) -> Response:
+        on_limited()
+        retry_after = 1
+        current = limiter.current_limit
+        if current is not None:
+            try:
+                retry_after = max(1, seconds_until_reset(current))
+            except BACKEND_ERRORS:
+                pass
+        return error_response(429, "rate_limited",
+                              f"quota exceeded ({exc.description}); retry in {retry_after}s",
+                              {"Retry-After": str(retry_after)})

@@ -1,0 +1,53 @@
+"""Shared state behind one URI: ``memory://`` for one process, ``redis://`` for many.
+
+Quotas go through Flask-Limiter's ``limits`` storage; the response cache and
+the circuit breakers use that same storage's Redis client when there is one,
+so one URI and one connection pool serve all three. Any failure to reach the
+store surfaces as one of :data:`BACKEND_ERRORS`; ``on_storage_error`` decides
+what a quota does then, and the cache and breakers fail open (logged, counted).
+"""
+
+from __future__ import annotations
+
+import redis
+from limits.errors import StorageError
+from limits.storage import RedisStorage
+from limits.storage import Storage as LimitsStorage
+
+#: A gateway must not hang on its store: fail fast and apply on_storage_error.
+REDIS_TIMEOUT = 0.5
+
+#: Exception types that mean "the store cannot be reached".
+BACKEND_ERRORS: tuple[type[Exception], ...] = (StorageError, redis.RedisError, OSError)
+
+
+def is_redis(uri: str) -> bool:
+    return uri.startswith(("redis://", "rediss://", "redis+"))
+
+
+def storage_options(uri: str) -> dict:
+    """Options for ``limits.storage_from_string``: wrapped errors, short timeouts."""
+    options: dict = {"wrap_exceptions": True}
+    if is_redis(uri):
+        options.update(socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+    return options
+
+
+def redis_client(storage: LimitsStorage) -> redis.Redis | None:
+    """The redis-py client inside a ``limits`` Redis storage; None for memory://."""
+    return storage.get_connection() if isinstance(storage, RedisStorage) else None
+
+
+def open_storage(uri: str) -> LimitsStorage:
+    """The one ``limits`` storage for a URI; cache and breakers use its client."""
+    from limits.storage import storage_from_string
+    return storage_from_string(uri, **storage_options(uri))
+
+
+def limiter_options(storage: LimitsStorage | None, uri: str) -> dict:
+    """Storage options for Flask-Limiter that reuse ``storage``'s Redis connection pool."""
+    options = storage_options(uri)
+    client = redis_client(storage) if storage is not None else None
+    if client is not None:
+        options["connection_pool"] = client.connection_pool
+    return options
