@@ -280,6 +280,10 @@ class UpstreamBody:
                     self.recorder.add(chunk)
                 yield chunk
             self.complete = True
+            if self.recorder is not None:
+                # before the server writes the end of the body: the next request can hit
+                self.recorder.finish(True)
+                self.recorder = None
         except (Urllib3Error, OSError) as exc:
             # The status line is already out: the only honest signal left is to
             # cut the body short, so the WSGI server aborts the client connection.

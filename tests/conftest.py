@@ -39,7 +39,6 @@ accesslog.sink = logging.getLogger("gateway.access").info
 @pytest.fixture
 def upstream():
     server = ServerThread(UpstreamApp("one"))
-    server.app = server.server.app
     yield server
     server.app.gate.set()
     server.stop()
@@ -48,7 +47,6 @@ def upstream():
 @pytest.fixture
 def upstream2():
     server = ServerThread(UpstreamApp("two"))
-    server.app = server.server.app
     yield server
     server.stop()
 

@@ -37,3 +37,37 @@ def test_check_reads_gateway_config_env(tmp_path):
     import os
     env = dict(os.environ, GATEWAY_CONFIG=str(ROOT / "examples" / "gateway.yaml"))
     assert run("check", env=env).returncode == 0
+
+
+def test_hash_key_reads_stdin():
+    import hashlib
+    result = run("hash-key", input="my-secret\n")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "sha256:" + hashlib.sha256(b"my-secret").hexdigest()
+
+
+def test_hash_key_without_input_fails():
+    result = run("hash-key", input="")
+    assert result.returncode == 1 and "gateway hash-key" in result.stderr
+
+
+def test_check_warns_about_plain_keys_and_per_worker_counting(tmp_path):
+    import os
+    config = tmp_path / "gw.yaml"
+    config.write_text("consumers:\n  alice:\n    keys: [plain-key]\n"
+                      "services:\n  users:\n    upstream: http://127.0.0.1:9001\n"
+                      "    rate_limit: 10/second\n")
+    result = run("check", "--config", str(config), env=dict(os.environ, GATEWAY_WORKERS="4"))
+    assert result.returncode == 0
+    assert "consumers.alice.keys: 1 key(s) written in plain text" in result.stderr
+    assert "each worker counts quotas" in result.stderr and "4 workers" in result.stderr
+    single = run("check", "--config", str(config), env=dict(os.environ, GATEWAY_WORKERS="1"))
+    assert "each worker counts" not in single.stderr
+
+
+def test_gunicorn_start_warns_about_memory_storage_with_workers(gunicorn_gateway, tmp_path):
+    gw = gunicorn_gateway({"services": {"users": {"upstream": "http://127.0.0.1:9",
+                                                  "rate_limit": "5/second"}}}, workers=2)
+    import time
+    time.sleep(0.5)
+    assert "each worker counts quotas, caches and breaker failures on its own" in gw.log()

@@ -144,6 +144,7 @@ class ServerThread:
     """A WSGI app served over real HTTP on 127.0.0.1, in a background thread."""
 
     def __init__(self, app, port: int = 0):
+        self.app = app
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
@@ -167,3 +168,27 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class CacheUpstream(UpstreamApp):
+    """Answers that say how they may be cached; each carries a serial number."""
+
+    def __call__(self, environ, start_response):
+        self.hits += 1
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        headers = [("Content-Type", "text/plain"), ("X-Serial", str(self.hits))]
+        for value in query.get("cc", []):
+            headers.append(("Cache-Control", value))
+        for value in query.get("vary", []):
+            headers.append(("Vary", value))
+        if "cookie" in query:
+            headers.append(("Set-Cookie", "s=1"))
+        status = query.get("status", ["200"])[0]
+        size = int(query.get("size", ["0"])[0])
+        body = (b"x" * size) if size else f"serial {self.hits} {environ.get('HTTP_ACCEPT_LANGUAGE', '')}".encode()
+        if "chunked" in query:  # no Content-Length: a streamed body
+            start_response(f"{status} Whatever", headers)
+            return [body[i:i + 1000] for i in range(0, len(body), 1000)]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(f"{status} Whatever", headers)
+        return [body]

@@ -1,0 +1,150 @@
+"""The response cache: what is stored, what is served, and the headers that say so."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import raw_request
+from tests.upstream import CacheUpstream, ServerThread
+
+
+@pytest.fixture
+def origin():
+    server = ServerThread(CacheUpstream("cache"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def gw(request, make_gateway, origin):
+    storage = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    return make_gateway({"storage": storage,
+                         "consumers": {"alice": {"keys": ["a-key"]}, "bob": {"keys": ["b-key"]}},
+                         "services": {
+                             "c": {"upstream": origin.url, "cache": {"ttl": 30, "max_body_bytes": 5000}},
+                             "short": {"upstream": origin.url, "cache": {"ttl": 1}},
+                             "keyed": {"upstream": origin.url, "auth": "api_key", "cache": {"ttl": 30}},
+                         }})
+
+
+def get(gw, target, method="GET", **headers):
+    resp = raw_request(gw.port, method, target, headers=headers)
+    # an answer is stored as its last byte goes out; the server thread may
+    # still be finishing it when the client already has everything
+    time.sleep(0.02)
+    return resp
+
+
+def serial(resp) -> str:
+    return resp.header("X-Serial")
+
+
+def test_miss_then_hit_with_age(gw):
+    first = get(gw, "/c/item?x=1")
+    assert first.header("X-Cache-Status") == "MISS" and first.header("Age") == "0"
+    time.sleep(1.1)
+    second = get(gw, "/c/item?x=1")
+    assert second.header("X-Cache-Status") == "HIT"
+    assert serial(second) == serial(first) and second.body == first.body
+    assert int(second.header("Age")) >= 1
+
+
+def test_query_order_does_not_matter_but_values_do(gw):
+    first = get(gw, "/c/q?a=1&b=2")
+    assert get(gw, "/c/q?b=2&a=1").header("X-Cache-Status") == "HIT"
+    other = get(gw, "/c/q?a=1&b=3")
+    assert other.header("X-Cache-Status") == "MISS" and serial(other) != serial(first)
+
+
+def test_head_is_cached_separately(gw):
+    get(gw, "/c/h")
+    head = get(gw, "/c/h", method="HEAD")
+    assert head.header("X-Cache-Status") == "MISS" and head.body == b""
+    again = get(gw, "/c/h", method="HEAD")
+    assert again.header("X-Cache-Status") == "HIT"
+    assert again.header("Content-Length") == head.header("Content-Length") != "0"
+
+
+def test_post_bypasses(gw):
+    resp = raw_request(gw.port, "POST", "/c/p", body=b"x")
+    assert resp.header("X-Cache-Status") == "BYPASS" and resp.header("Age") == "0"
+
+
+@pytest.mark.parametrize("status,stored", [(200, True), (203, True), (204, True), (301, True),
+                                           (404, True), (410, True), (500, False), (302, False),
+                                           (201, False)])
+def test_default_statuses(gw, status, stored):
+    target = f"/c/s?status={status}"
+    get(gw, target)
+    assert get(gw, target).header("X-Cache-Status") == ("HIT" if stored else "MISS")
+
+
+@pytest.mark.parametrize("query", ["cc=no-store", "cc=private", "cc=no-cache", "cc=max-age%3D0",
+                                   "cookie=1", "vary=*", "size=6000", "size=6000&chunked=1"])
+def test_not_stored(gw, query):
+    get(gw, f"/c/n?{query}")
+    assert get(gw, f"/c/n?{query}").header("X-Cache-Status") == "MISS"
+
+
+def test_streamed_body_under_the_cap_is_stored(gw):
+    first = get(gw, "/c/n?size=4000&chunked=1")
+    second = get(gw, "/c/n?size=4000&chunked=1")
+    assert second.header("X-Cache-Status") == "HIT" and second.body == first.body == b"x" * 4000
+
+
+def test_max_age_shortens_the_ttl(gw):
+    get(gw, "/c/m?cc=max-age%3D1")
+    assert get(gw, "/c/m?cc=max-age%3D1").header("X-Cache-Status") == "HIT"
+    time.sleep(1.2)
+    assert get(gw, "/c/m?cc=max-age%3D1").header("X-Cache-Status") == "MISS"
+
+
+def test_ttl_expires(gw):
+    get(gw, "/short/t")
+    time.sleep(1.2)
+    assert get(gw, "/short/t").header("X-Cache-Status") == "MISS"
+
+
+def test_client_no_cache_bypasses_and_refreshes(gw):
+    first = get(gw, "/c/r")
+    fresh = get(gw, "/c/r", **{"Cache-Control": "no-cache"})
+    assert fresh.header("X-Cache-Status") == "BYPASS" and serial(fresh) != serial(first)
+    assert serial(get(gw, "/c/r")) == serial(fresh)  # the refreshed answer was stored
+
+
+def test_client_no_store_bypasses(gw):
+    get(gw, "/c/ns")
+    assert get(gw, "/c/ns", **{"Cache-Control": "no-store"}).header("X-Cache-Status") == "BYPASS"
+
+
+def test_vary_headers_split_the_entry(gw):
+    en = get(gw, "/c/v?vary=Accept-Language", **{"Accept-Language": "en"})
+    assert get(gw, "/c/v?vary=Accept-Language", **{"Accept-Language": "en"}).header(
+        "X-Cache-Status") == "HIT"
+    fr = get(gw, "/c/v?vary=Accept-Language", **{"Accept-Language": "fr"})
+    assert fr.header("X-Cache-Status") == "MISS" and b"fr" in fr.body and b"en" in en.body
+
+
+def test_consumers_do_not_share_entries(gw):
+    a = get(gw, "/keyed/k", **{"X-API-Key": "a-key"})
+    b = get(gw, "/keyed/k", **{"X-API-Key": "b-key"})
+    assert b.header("X-Cache-Status") == "MISS" and serial(a) != serial(b)
+    assert get(gw, "/keyed/k", **{"X-API-Key": "a-key"}).header("X-Cache-Status") == "HIT"
+
+
+def test_hit_does_not_touch_upstream(gw, origin):
+    get(gw, "/c/u")
+    hits = origin.app.hits
+    for _ in range(3):
+        get(gw, "/c/u")
+    assert origin.app.hits == hits
+
+
+def test_cache_metrics(gw):
+    get(gw, "/c/metric")
+    get(gw, "/c/metric")
+    text = gw.client.get("/metrics").get_data(as_text=True)
+    assert 'gateway_cache_total{result="hit",service="c"}' in text
+    assert 'gateway_cache_total{result="miss",service="c"}' in text

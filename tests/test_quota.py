@@ -1,0 +1,166 @@
+"""Quotas: 429 with Retry-After, RateLimit-* headers, shared exactly through Redis."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import requests
+
+from tests.conftest import raw_request
+
+
+def limited_gateway(make_gateway, upstream, storage, **extra):
+    return make_gateway({
+        "storage": storage,
+        "consumers": {"alice": {"keys": ["alice-key"], "rate_limit": "4/minute"},
+                      "bob": {"keys": ["bob-key"]}},
+        "services": {
+            "users": {"upstream": upstream.url, "rate_limit": "3/minute"},
+            "orders": {"upstream": upstream.url, "auth": "api_key", "rate_limit": "10/minute"},
+            "multi": {"upstream": upstream.url, "rate_limit": "2/second;5/hour"},
+            "free": {"upstream": upstream.url},
+        }, **extra})
+
+
+@pytest.fixture(params=["memory", "redis"])
+def storage(request):
+    if request.param == "memory":
+        return "memory://"
+    return request.getfixturevalue("redis_url")
+
+
+def test_over_quota_is_429_with_retry_after(make_gateway, upstream, storage):
+    gw = limited_gateway(make_gateway, upstream, storage)
+    statuses = [raw_request(gw.port, "GET", f"/users/{i}") for i in range(5)]
+    assert [r.status for r in statuses] == [200, 200, 200, 429, 429]
+    refused = statuses[3]
+    assert json.loads(refused.body)["error"] == "rate_limited"
+    assert 1 <= int(refused.header("Retry-After")) <= 60
+
+
+def test_every_response_carries_ratelimit_headers(make_gateway, upstream, storage):
+    gw = limited_gateway(make_gateway, upstream, storage)
+    seen = []
+    for _ in range(4):
+        resp = raw_request(gw.port, "GET", "/users/1")
+        seen.append((resp.header("RateLimit-Limit"), resp.header("RateLimit-Remaining")))
+        assert 0 < int(resp.header("RateLimit-Reset")) <= 60
+    assert seen == [("3", "2"), ("3", "1"), ("3", "0"), ("3", "0")]
+    # a service without a quota carries none
+    assert raw_request(gw.port, "GET", "/free/1").header("RateLimit-Limit") is None
+
+
+def test_headers_name_the_tightest_window(make_gateway, upstream):
+    gw = limited_gateway(make_gateway, upstream, "memory://")
+    first = raw_request(gw.port, "GET", "/multi/1")
+    # 2/second has 1 left, 5/hour has 4 left: the second is not the tighter one
+    assert (first.header("RateLimit-Limit"), first.header("RateLimit-Remaining")) == ("2", "1")
+    assert int(first.header("RateLimit-Reset")) <= 1
+
+
+def test_quota_counts_per_consumer(make_gateway, upstream, storage):
+    gw = limited_gateway(make_gateway, upstream, storage)
+    # alice's own 4/minute is tighter than the service's 10/minute
+    alice = [raw_request(gw.port, "GET", "/orders/1", headers={"X-API-Key": "alice-key"}).status
+             for _ in range(5)]
+    assert alice == [200, 200, 200, 200, 429]
+    bob = raw_request(gw.port, "GET", "/orders/1", headers={"X-API-Key": "bob-key"})
+    assert bob.status == 200 and bob.header("RateLimit-Remaining") == "9"
+
+
+def test_consumer_limit_spans_services(make_gateway, upstream):
+    gw = make_gateway({
+        "consumers": {"alice": {"keys": ["alice-key"], "rate_limit": "3/minute"}},
+        "services": {"a": {"upstream": upstream.url, "auth": "api_key"},
+                     "b": {"upstream": upstream.url, "auth": "api_key"}}})
+    key = {"X-API-Key": "alice-key"}
+    statuses = [raw_request(gw.port, "GET", path, headers=key).status
+                for path in ("/a/1", "/b/1", "/a/2", "/b/2")]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_quota_is_per_client_ip_without_auth(make_gateway, upstream):
+    gw = make_gateway({"trusted_proxies": 1, "services": {"users": {
+        "upstream": upstream.url, "rate_limit": "1/minute"}}})
+    one = {"X-Forwarded-For": "203.0.113.1"}
+    two = {"X-Forwarded-For": "203.0.113.2"}
+    assert raw_request(gw.port, "GET", "/users/1", headers=one).status == 200
+    assert raw_request(gw.port, "GET", "/users/1", headers=one).status == 429
+    assert raw_request(gw.port, "GET", "/users/1", headers=two).status == 200
+
+
+def test_parallel_requests_are_counted_exactly(make_gateway, upstream, redis_url):
+    gw = make_gateway({"storage": redis_url, "services": {"users": {
+        "upstream": upstream.url, "rate_limit": "30/minute"}}})
+    statuses: list[int] = []
+
+    def burst():
+        with requests.Session() as client:
+            for _ in range(10):
+                statuses.append(client.get(gw.url + "/users/1").status_code)
+    threads = [threading.Thread(target=burst) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(200) == 30 and statuses.count(429) == 10
+
+
+@pytest.mark.parametrize("strategy", ["moving-window", "sliding-window-counter"])
+def test_other_strategies(make_gateway, upstream, redis_url, strategy):
+    gw = make_gateway({"storage": redis_url, "rate_limit_strategy": strategy,
+                       "services": {"users": {"upstream": upstream.url, "rate_limit": "2/minute"}}})
+    assert [raw_request(gw.port, "GET", "/users/1").status for _ in range(3)] == [200, 200, 429]
+
+
+def test_storage_down_allow_fails_open_and_recovers(make_gateway, upstream, private_redis,
+                                                    caplog):
+    gw = make_gateway({"storage": private_redis.url, "on_storage_error": "allow",
+                       "services": {"users": {"upstream": upstream.url, "rate_limit": "2/minute"}}})
+    assert raw_request(gw.port, "GET", "/users/1").status == 200
+    private_redis.stop()
+    for _ in range(4):  # more than the quota: the store is down, requests flow
+        assert raw_request(gw.port, "GET", "/users/1").status == 200
+    assert "quota storage unreachable" in caplog.text
+    metrics = gw.client.get("/metrics").get_data(as_text=True)
+    assert 'gateway_storage_errors_total{component="quota"}' in metrics
+    private_redis.start()  # an empty store again: counting starts over
+    statuses = [raw_request(gw.port, "GET", "/users/1").status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_storage_down_deny_is_503_and_recovers(make_gateway, upstream, private_redis):
+    gw = make_gateway({"storage": private_redis.url, "on_storage_error": "deny",
+                       "services": {"users": {"upstream": upstream.url, "rate_limit": "5/minute"}}})
+    assert raw_request(gw.port, "GET", "/users/1").status == 200
+    private_redis.stop()
+    resp = raw_request(gw.port, "GET", "/users/1")
+    assert resp.status == 503
+    assert json.loads(resp.body)["error"] == "storage_unavailable"
+    assert resp.header("Retry-After")
+    private_redis.start()
+    assert raw_request(gw.port, "GET", "/users/1").status == 200
+
+
+def test_quota_is_exact_across_workers_and_processes(gunicorn_gateway, upstream, redis_url):
+    """Two gunicorn processes of two workers each share one Redis: N+k requests, k 429s."""
+    config = {"storage": redis_url, "services": {"users": {
+        "upstream": upstream.url, "rate_limit": "40/minute"}}}
+    gateways = [gunicorn_gateway(config, workers=2, threads=4) for _ in range(2)]
+    statuses: list[int] = []
+
+    def burst(url):
+        for _ in range(13):
+            # a new connection each time, so gunicorn spreads them over its workers
+            statuses.append(requests.get(url + "/users/1", headers={"Connection": "close"}).status_code)
+    threads = [threading.Thread(target=burst, args=(gw.url,)) for gw in gateways for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(statuses) == 52
+    assert statuses.count(200) == 40 and statuses.count(429) == 12
+    pids = {line for gw in gateways for line in gw.log().splitlines() if "Booting worker" in line}
+    assert len(pids) == 4
