@@ -36,21 +36,22 @@ sink = write_stdout
 def init_app(app: Flask) -> None:
     @app.after_request
     def schedule_access_log(response: Response) -> Response:
+        ctx = g._get_current_object()
         environ = request.environ
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "request_id": g.get("request_id", ""),
+            "request_id": getattr(ctx, "request_id", ""),
             "method": environ["REQUEST_METHOD"],
             "path": request.path,
             "status": response.status_code,
             "duration_ms": 0.0,
-            "service": g.get("service"),
-            "upstream": g.get("upstream"),
-            "upstream_ms": _round(g.get("upstream_ms")),
+            "service": getattr(ctx, "service", None),
+            "upstream": getattr(ctx, "upstream", None),
+            "upstream_ms": _round(getattr(ctx, "upstream_ms", None)),
             "client_ip": environ.get("REMOTE_ADDR"),
             "bytes_sent": 0,
         }
-        started = g.get("started") or time.perf_counter()
+        started = getattr(ctx, "started", None) or time.perf_counter()
         on_finished(response, lambda sent, error: _write(entry, started, sent, error))
         return response
 

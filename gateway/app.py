@@ -54,7 +54,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     elif not isinstance(config, GatewayConfig):
         config = parse_config(config)
 
-    app = Flask("gateway")
+    app = Flask("gateway", static_folder=None)  # every path belongs to a service
     storage = open_storage(config.storage) if needs_shared_store(config) else None
     # gthread runs GATEWAY_THREADS requests per worker: size the pools to match
     pool_size = int(os.environ.get("GATEWAY_THREADS") or DEFAULT_POOL_SIZE)

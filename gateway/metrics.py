@@ -9,6 +9,7 @@ variable (``flask run``, tests) the process's own registry is served.
 from __future__ import annotations
 
 import os
+import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
@@ -46,25 +47,38 @@ def route_label() -> str:
 def init_app(app: Flask) -> None:
     @app.after_request
     def count_request(response: Response) -> Response:
-        service = route_label()
-        REQUESTS.labels(service, request.method, str(response.status_code)).inc()
-        upstream_ms = g.get("upstream_ms")
+        ctx = g._get_current_object()
+        service = request.blueprint or "none"
+        status = response.status_code
+        _child(REQUESTS, service, request.method, status).inc()
+        upstream_ms = getattr(ctx, "upstream_ms", None)
         if upstream_ms is not None:
-            UPSTREAM_DURATION.labels(service).observe(upstream_ms / 1000.0)
-        kind = g.get("upstream_error")
+            _child(UPSTREAM_DURATION, service).observe(upstream_ms / 1000.0)
+        kind = getattr(ctx, "upstream_error", None)
         if kind:
             UPSTREAM_ERRORS.labels(service, kind).inc()
-        started = g.get("started")
+        started = getattr(ctx, "started", None)
         if started is not None:
-            histogram = DURATION.labels(service)
+            histogram = _child(DURATION, service)
             on_finished(response, lambda sent, error: _finish(histogram, started, service, error))
         return response
 
     app.register_blueprint(bp)
 
 
+#: labelled children, looked up once: ``labels()`` validates and locks on every call
+_children: dict[tuple, object] = {}
+
+
+def _child(metric, *labels):
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*[str(label) for label in labels])
+    return child
+
+
 def _finish(histogram, started: float, service: str, error) -> None:
-    import time
     histogram.observe(time.perf_counter() - started)
     if error is not None:
         UPSTREAM_ERRORS.labels(service, error.kind).inc()

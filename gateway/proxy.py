@@ -19,7 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from .config import ServiceConfig
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
-from .paths import raw_target, strip_segments
+from .paths import check_path, raw_target, strip_segments
 from .transport import READ_CHUNK, Upstream, UpstreamBody
 
 
@@ -64,6 +64,8 @@ class ServiceProxy:
         if environ["REQUEST_METHOD"] not in self.methods:
             # only OPTIONS gets here: routed for CORS preflights, not allowed otherwise
             raise MethodNotAllowed(valid_methods=sorted(self.methods))
+        # the raw path goes upstream: refuse one that could climb out of the prefix
+        check_path(environ.get("PATH_INFO", ""))
         target = raw_target(environ)
         path, _, query = target.partition("?")
         if self.service.strip_prefix:

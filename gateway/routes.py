@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import importlib
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask
+from werkzeug.routing import PathConverter
 
 from .config import ConfigError, GatewayConfig, ServiceConfig
-from .paths import check_path
 from .proxy import ServiceProxy
 from .policies.build import Route
 from .transport import Upstream
+
+
+class RestOfPath(PathConverter):
+    """Everything after the prefix, empty segments included.
+
+    werkzeug's ``path`` will not start with ``/``, so ``/users//host`` would
+    fall through to a 404; matching it lets the proxy refuse it by name (400).
+    """
+
+    regex = ".*?"
+    part_isolating = False
 
 
 def service_blueprint(service: ServiceConfig, upstream: Upstream,
@@ -29,7 +40,7 @@ def service_blueprint(service: ServiceConfig, upstream: Upstream,
         # CORS preflights must reach the gateway's policy chain; the view
         # itself still answers 405 to any other OPTIONS request
         methods.append("OPTIONS")
-    for rule in ("/", "/<path:subpath>"):
+    for rule in ("/", "/<rest:subpath>"):
         # OPTIONS goes to the upstream like any method, not Flask's automatic answer
         bp.add_url_rule(rule, "proxy", view, methods=methods, provide_automatic_options=False)
     if prefix:
@@ -55,9 +66,7 @@ def load_blueprint(ref: str, index: int) -> Blueprint:
 def register_routes(app: Flask, config: GatewayConfig,
                     upstreams: dict[str, Upstream]) -> list[Route]:
     """Register every service and hand-written blueprint; describe them for the policies."""
-    # a path that could climb out of its prefix is refused before routing
-    # (PATH_INFO itself: request.path has already folded leading slashes)
-    app.before_request(lambda: check_path(request.environ.get("PATH_INFO", "")))
+    app.url_map.converters["rest"] = RestOfPath
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     routes = []
