@@ -40,7 +40,7 @@ def main() -> int:
          "wsgi:app"], cwd=ROOT, env=env)
     print(f"\ngateway at http://{bind}  (config: {env['GATEWAY_CONFIG']})\n"
           f"  curl http://{bind}/users/1\n"
-          f"  curl http://{bind}/orders\n"
+          f"  curl -H 'X-API-Key: demo-key' http://{bind}/orders\n"
           f"  curl http://{bind}/shop/users/1/orders\n"
           f"  curl http://{bind}/readyz\n"
           "Ctrl-C stops it all.\n", flush=True)

@@ -34,10 +34,10 @@ def check(path: str | None) -> None:
         sys.exit(1)
     for warning in config_warnings(config):
         click.echo(f"warning: {warning}", err=True)
-    rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM")] + route_table(config)
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for prefix, name, methods, upstream in rows:
-        click.echo(f"{prefix:<{widths[0]}}  {name:<{widths[1]}}  {methods:<{widths[2]}}  {upstream}")
+    rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES")] + route_table(config)
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
     click.echo(f"{config.source}: OK, {len(config.services)} service(s)")
 
 

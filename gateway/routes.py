@@ -95,12 +95,33 @@ def check_consumer_routes(config: GatewayConfig, names: set[str]) -> None:
         raise ConfigError(problems)
 
 
-def route_table(config: GatewayConfig) -> list[tuple[str, str, str, str]]:
-    """(prefix, service, methods, upstreams), longest prefix first, as routing decides."""
+def route_table(config: GatewayConfig) -> list[tuple[str, ...]]:
+    """(prefix, service, methods, upstreams, policies), longest prefix first, as routing decides."""
     rows = []
     for service in sorted(config.services.values(), key=lambda s: (-len(s.prefix), s.prefix)):
         upstream = ", ".join(service.upstreams)
         if service.strip_prefix:
-            upstream += "  (prefix stripped)"
-        rows.append((service.prefix, service.name, ",".join(service.methods), upstream))
+            upstream += " (prefix stripped)"
+        rows.append((service.prefix, service.name, ",".join(service.methods), upstream,
+                     describe_policies(service.policies) or "-"))
     return rows
+
+
+def describe_policies(p) -> str:
+    """A one-line summary of a route's policies, for `gateway check`."""
+    parts = []
+    if p.auth != "none":
+        parts.append(p.auth)
+    if p.rate_limit:
+        parts.append(f"quota {p.rate_limit}")
+    if p.cache:
+        parts.append(f"cache {p.cache.ttl:g}s")
+    if p.circuit_breaker:
+        parts.append(f"breaker {p.circuit_breaker.failures}/{p.circuit_breaker.reset_after:g}s")
+    if p.cors:
+        parts.append("cors")
+    if p.allow_ips or p.deny_ips:
+        parts.append("ip rules")
+    if p.max_body_bytes is not None:
+        parts.append(f"body<={p.max_body_bytes}")
+    return ", ".join(parts)

@@ -19,7 +19,8 @@ def test_check_prints_route_table_for_the_example():
     result = run("check", "--config", "examples/gateway.yaml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["PREFIX", "SERVICE", "METHODS", "UPSTREAM"]
+    assert lines[0].split() == ["PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES"]
+    assert any("api_key" in line for line in lines if line.startswith("/orders"))
     assert any(line.split()[:2] == ["/orders", "orders"] for line in lines)
     assert "OK, 3 service(s)" in lines[-1]
 

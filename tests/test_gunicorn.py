@@ -28,18 +28,23 @@ def test_example_config_under_gunicorn(gunicorn_gateway, shop):
     gw = gunicorn_gateway(str(ROOT / "examples" / "gateway.yaml"), workers=2)
     with requests.Session() as client:
         assert client.get(gw.url + "/users/1").json() == {"id": 1, "name": "Ada"}
-        created = client.post(gw.url + "/orders", json={"user_id": 1, "product_id": 1})
+        assert client.get(gw.url + "/orders").status_code == 401  # orders needs a key
+        key = {"X-API-Key": "demo-key"}
+        created = client.post(gw.url + "/orders", json={"user_id": 1, "product_id": 1}, headers=key)
         assert created.status_code == 201
         assert client.get(gw.url + "/products").json()[0]["name"] == "Keyboard"
         combined = client.get(gw.url + "/shop/users/1/orders").json()
         assert combined["user"]["name"] == "Ada" and len(combined["orders"]) == 2
-        assert client.put(gw.url + "/orders/1", json={}).status_code == 405
+        assert client.put(gw.url + "/orders/1", json={}, headers=key).status_code == 405
+        assert client.get(gw.url + "/products/1").headers["X-Cache-Status"] == "MISS"
+        assert client.get(gw.url + "/users/1").headers["RateLimit-Limit"] == "100"
         assert client.get(gw.url + "/readyz").json()["status"] == "ok"
         missing = client.get(gw.url + "/users/99")
         assert missing.status_code == 404  # the upstream's own 404 passes through
     # one JSON line per request on stdout, nothing from gunicorn's access log
     lines = [json.loads(l) for l in gw.log().splitlines() if l.startswith("{")]
-    assert [l["path"] for l in lines if l["service"] == "users"] == ["/users/1", "/users/99"]
+    assert sorted(l["path"] for l in lines if l["service"] == "users") == [
+        "/users/1", "/users/1", "/users/99"]
 
 
 def test_gunicorn_refuses_scheme_relative_and_dot_paths(gunicorn_gateway, shop):

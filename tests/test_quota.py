@@ -164,3 +164,17 @@ def test_quota_is_exact_across_workers_and_processes(gunicorn_gateway, upstream,
     assert statuses.count(200) == 40 and statuses.count(429) == 12
     pids = {line for gw in gateways for line in gw.log().splitlines() if "Booting worker" in line}
     assert len(pids) == 4
+
+
+def test_hand_written_blueprint_gets_quota_and_cache(make_gateway, upstream):
+    gw = make_gateway({"services": {"users": upstream.url}, "blueprints": [
+        {"blueprint": "tests.sample_blueprints:bp", "rate_limit": "3/minute", "cache": {"ttl": 30},
+         "cors": {"origins": ["https://app.example.com"]}}]})
+    first = raw_request(gw.port, "GET", "/sample/hello", headers={"Origin": "https://app.example.com"})
+    assert first.status == 200
+    assert first.header("RateLimit-Limit") == "3" and first.header("RateLimit-Remaining") == "2"
+    assert first.header("X-Cache-Status") == "MISS"
+    assert first.header("Access-Control-Allow-Origin") == "https://app.example.com"
+    second = raw_request(gw.port, "GET", "/sample/hello")
+    assert second.header("X-Cache-Status") == "HIT"  # a hit still counts against the quota
+    assert [raw_request(gw.port, "GET", "/sample/hello").status for _ in range(2)] == [200, 429]
