@@ -22,11 +22,11 @@ from typing import Any, Iterable
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (ConnectTimeoutError, NewConnectionError, ProtocolError,
-                                ReadTimeoutError, SSLError, TimeoutError as Urllib3Timeout)
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, SSLError
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.response import BaseHTTPResponse
-from urllib3.util import Timeout as Urllib3Timeout_
+from urllib3.util import Timeout
 
 from .config import ServiceConfig
 from .errors import GatewayError
@@ -119,8 +119,7 @@ class Upstream:
                                pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.timeout = Urllib3Timeout_(connect=service.timeout.connect,
-                                       read=service.timeout.read)
+        self.timeout = Timeout(connect=service.timeout.connect, read=service.timeout.read)
         self.targets = [self._target(adapter, url) for url in service.upstreams]
         if breaker_factory is not None:
             for target in self.targets:
@@ -145,6 +144,8 @@ class Upstream:
         """
         start = next(self._turn)
         count = len(self.targets)
+        if count == 1 and self.targets[0].breaker is None:
+            return self.targets[0], False
         order = [self.targets[(start + i) % count] for i in range(count)]
         candidates = [t for t in order if t not in exclude] or order
         # healthy targets first; ones that just refused a connection only as a last resort
@@ -188,7 +189,7 @@ class Upstream:
                 error = translate(exc, target.url)
                 if target.breaker is not None:
                     target.breaker.record(False, dirty)
-                if error.kind in ("connect", "timeout") and _before_sending(exc):
+                if _before_sending(exc):
                     target.mark_failed()
                 retryable = _before_sending(exc) or (can_retry and error.kind == "reset")
                 if len(tried) >= attempts or not retryable:
@@ -237,7 +238,7 @@ def translate(exc: Exception, target: str) -> UpstreamError:
     if isinstance(exc, NewConnectionError):
         return UpstreamError(502, "bad_gateway", "the upstream service refused the connection",
                              "connect", target)
-    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, Urllib3Timeout)):
+    if isinstance(exc, Urllib3TimeoutError):  # connect and read timeouts alike
         return UpstreamError(504, "gateway_timeout", "the upstream service did not answer in time",
                              "timeout", target)
     if isinstance(exc, SSLError):
