@@ -48,10 +48,12 @@ control_socket_disable = True
 # Prometheus multiprocess mode: every worker writes its metrics to files in
 # this directory and /metrics adds them up. It must be set before a worker
 # imports prometheus_client, so here, in the master.
+_OWN_METRICS_DIR = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     import tempfile
 
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+    _OWN_METRICS_DIR = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_METRICS_DIR
 
 
 def on_starting(server):
@@ -77,6 +79,14 @@ def on_starting(server):
     for name in os.listdir(metrics_dir):
         if name.endswith(".db"):
             os.remove(os.path.join(metrics_dir, name))
+
+
+def on_exit(server):
+    """Remove the metrics directory if this config made it."""
+    if _OWN_METRICS_DIR:
+        import shutil
+
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
 
 
 def child_exit(server, worker):

@@ -21,7 +21,8 @@ from .breaker import CircuitBreaker, MemoryBreakerState, RedisBreakerState
 from .cache import MemoryStore, RedisStore, ResponseCache
 from .cors import Cors
 from .iprules import IpRules
-from .quota import GatewayLimiter, QuotaHeaders, install as install_quota_errors
+from .quota import GatewayLimiter, QuotaHeaders
+from .quota import install_error_handler as install_quota_errors
 
 
 @dataclass
@@ -81,5 +82,5 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage) -> 
     chains.install_pre(app)
     if limiter is not None:
         limiter.init_app(app)
-        install_quota_errors(app, config, limiter, metrics.rate_limited)
+        install_quota_errors(app, limiter, metrics.rate_limited)
     chains.install_post(app)

@@ -106,7 +106,8 @@ class QuotaHeaders(Policy):
         return response
 
 
-def install(app: Flask, config: GatewayConfig, limiter: GatewayLimiter, on_limited) -> None:
+def install_error_handler(app: Flask, limiter: GatewayLimiter, on_limited) -> None:
+    """Answer RateLimitExceeded as JSON 429 `rate_limited` with Retry-After."""
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(exc: RateLimitExceeded) -> Response:
         on_limited()
