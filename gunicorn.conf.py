@@ -2,13 +2,14 @@
 
 Worker class: ``gthread``. A gateway spends its time waiting on upstreams, so
 what matters is how many calls a worker keeps in flight, not CPU: each gthread
-worker runs GATEWAY_THREADS requests at once (the default 64 × one worker per
-core keeps hundreds of slow upstream calls in flight; `make bench` measures it),
+worker runs GATEWAY_THREADS requests at once (the default 128 × one worker per
+core keeps hundreds of slow upstream calls in flight: the suite holds 200 open
+through two workers; sync workers would hold two),
 needs no monkey-patching (unlike gevent), and idle keep-alive connections wait
 in the poller instead of holding a thread. The measured figures are in the README.
 
 Environment: GATEWAY_BIND (default 127.0.0.1:8000), GATEWAY_WORKERS (default:
-one per core), GATEWAY_THREADS (default 64; the app sizes its connection pools
+one per core), GATEWAY_THREADS (default 128; the app sizes its connection pools
 from the same variable), GATEWAY_CONFIG (the YAML file).
 """
 
@@ -17,7 +18,7 @@ import os
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GATEWAY_WORKERS") or os.cpu_count() or 2)
 worker_class = "gthread"
-threads = int(os.environ.get("GATEWAY_THREADS") or 64)
+threads = int(os.environ.get("GATEWAY_THREADS") or 128)
 # the app reads this to size each service's connection pool to `threads`
 os.environ["GATEWAY_THREADS"] = str(threads)
 

@@ -33,7 +33,7 @@ from .errors import GatewayError
 
 #: Connections kept per target and worker. gthread runs GATEWAY_THREADS
 #: requests at once per worker, so a pool this size never discards connections.
-DEFAULT_POOL_SIZE = 64
+DEFAULT_POOL_SIZE = 128
 #: How long a target that refused or timed out a connection is passed over
 #: while others are healthy (nginx's ``fail_timeout`` default).
 FAIL_TIMEOUT = 10.0

@@ -151,7 +151,7 @@ def gunicorn_gateway(tmp_path):
     """Start ``gunicorn -c gunicorn.conf.py -b 127.0.0.1:PORT wsgi:app`` on a config."""
     started = []
 
-    def start(config: dict | str, workers: int = 2, threads: int = 8,
+    def start(config: dict | str, workers: int = 2, threads: int | None = 8,
               env: dict | None = None) -> GunicornGateway:
         if isinstance(config, dict):
             path = tmp_path / f"gateway-{len(started)}.yaml"
@@ -161,7 +161,10 @@ def gunicorn_gateway(tmp_path):
         port = free_port()
         log_path = tmp_path / f"gunicorn-{port}.log"
         full_env = dict(os.environ, GATEWAY_CONFIG=str(path), GATEWAY_WORKERS=str(workers),
-                        GATEWAY_THREADS=str(threads), **(env or {}))
+                        **(env or {}))
+        full_env.pop("GATEWAY_THREADS", None)
+        if threads is not None:  # None: gunicorn.conf.py's default
+            full_env["GATEWAY_THREADS"] = str(threads)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -58,19 +59,25 @@ def test_gunicorn_refuses_scheme_relative_and_dot_paths(gunicorn_gateway, shop):
     assert resp.status == 404 and json.loads(resp.body)["error"] == "not_found"
 
 
-def test_many_slow_calls_in_flight_at_once(gunicorn_gateway, upstream):
-    """Two workers keep 100 one-second upstream calls in flight together."""
-    gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, threads=64)
+def test_hundreds_of_slow_calls_in_flight_at_once(gunicorn_gateway, upstream):
+    """With the default settings, two workers hold 200 upstream calls open together."""
+    gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, threads=None)
     results: list[int] = []
 
     def call():
-        results.append(raw_request(gw.port, "GET", "/slow/sleep?s=1").status)
-    threads = [threading.Thread(target=call) for _ in range(100)]
+        results.append(raw_request(gw.port, "GET", "/slow/hold").status)
+    threads = [threading.Thread(target=call) for _ in range(200)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 20
+    while upstream.app.in_flight < 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    held = upstream.app.in_flight
+    upstream.app.gate.set()
     for t in threads:
         t.join(timeout=30)
-    assert results.count(200) == 100
+    assert held == 200, f"only {held} calls were in flight at once"
+    assert results.count(200) == 200
     assert "Connection pool is full" not in gw.log()
 
 

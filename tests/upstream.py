@@ -28,6 +28,8 @@ class UpstreamApp:
         self.gate = threading.Event()
         self.finished = threading.Event()
         self.hits = 0
+        self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
 
     def __call__(self, environ, start_response):
         self.hits += 1
@@ -133,6 +135,17 @@ class UpstreamApp:
         time.sleep(float(query.get("s", ["1"])[0]))
         start_response("200 OK", [("Content-Length", "5")])
         return [b"slept"]
+
+    def do_hold(self, environ, start_response, query):
+        """Stays open until the test opens the gate; counts how many are held at once."""
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.gate.wait(timeout=20)
+        with self.lock:
+            self.in_flight -= 1
+        start_response("200 OK", [("Content-Length", "4")])
+        return [b"held"]
 
     def do_redirect(self, environ, start_response, query):
         start_response("302 Found", [("Location", "http://example.invalid/next"),
