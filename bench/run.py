@@ -57,7 +57,7 @@ def main() -> int:
         return 1
 
     workers = int(os.environ.get("GATEWAY_WORKERS") or os.cpu_count() or 2)
-    threads = int(os.environ.get("GATEWAY_THREADS") or 64)
+    threads = int(os.environ.get("GATEWAY_THREADS") or 128)
     up_port = free_port()
     upstream = gunicorn("bench.apps:upstream", up_port, {}, workers=2, threads=16,
                         conf="bench/upstream.conf.py")
