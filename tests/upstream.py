@@ -147,6 +147,15 @@ class UpstreamApp:
         start_response("200 OK", [("Content-Length", "4")])
         return [b"held"]
 
+    def do_truncated(self, environ, start_response, query):
+        """Promises 100000 bytes, sends 10, then the connection drops (a crashed backend)."""
+        start_response("200 OK", [("Content-Length", "100000")])
+
+        def body():
+            yield b"0123456789"
+            raise ConnectionAbortedError("backend crashed mid-body")
+        return body()
+
     def do_redirect(self, environ, start_response, query):
         start_response("302 Found", [("Location", "http://example.invalid/next"),
                                      ("Content-Length", "0")])
