@@ -21,6 +21,10 @@ worker_class = "gthread"
 threads = int(os.environ.get("GATEWAY_THREADS") or 128)
 # the app reads this to size each service's connection pool to `threads`
 os.environ["GATEWAY_THREADS"] = str(threads)
+# A gthread worker accepts up to worker_connections (default 1000) and queues
+# what its threads cannot run, while a sibling may sit idle: accepting only as
+# many as it has threads leaves the rest of a burst to the other workers.
+worker_connections = threads
 
 # a worker that stops heart-beating for this long is replaced; gthread beats
 # from its main loop, so slow upstream calls do not count against it
