@@ -29,11 +29,14 @@ DROP_FROM_REQUEST = HOP_BY_HOP | REBUILT_REQUEST_HEADERS
 DROP_FROM_RESPONSE = HOP_BY_HOP | frozenset({"date", "server"})
 
 
+def header_tokens(value: str | None) -> list[str]:
+    """The comma-separated tokens of a header such as ``Connection`` or ``Vary``."""
+    return [token.strip() for token in (value or "").split(",") if token.strip()]
+
+
 def connection_listed(value: str | None) -> frozenset[str]:
     """Header names listed in a ``Connection`` header, lower-cased."""
-    if not value:
-        return frozenset()
-    return frozenset(token.strip().lower() for token in value.split(",") if token.strip())
+    return frozenset(token.lower() for token in header_tokens(value))
 
 
 def end_to_end(headers: Iterable[tuple[str, str]], drop: frozenset[str],

@@ -32,10 +32,9 @@ def readyz():
         results = list(pool.map(lambda nt: (nt, _accepts_connections(nt[1])), targets))
     failing = [{"service": name, "upstream": url, "error": err}
                for (name, url), err in results if err]
-    down = {f["service"] for f in failing}
     # a service is ready while one of its targets is
-    not_ready = sorted(name for name in down
-                       if all(err for (n, _), err in results if n == name))
+    answering = {name for (name, _), err in results if not err}
+    not_ready = set(upstreams) - answering
     body = {"status": "ok" if not not_ready else "unavailable",
             "services": {name: ("down" if name in not_ready else "up") for name in upstreams},
             "failing": failing}

@@ -48,7 +48,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def count_request(response: Response) -> Response:
         ctx = g._get_current_object()
-        service = request.blueprint or "none"
+        service = route_label()
         status = response.status_code
         _child(REQUESTS, service, request.method, status).inc()
         upstream_ms = getattr(ctx, "upstream_ms", None)

@@ -13,6 +13,7 @@ import redis
 from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.storage import Storage as LimitsStorage
+from limits.storage import storage_from_string
 
 #: A gateway must not hang on its store: fail fast and apply on_storage_error.
 REDIS_TIMEOUT = 0.5
@@ -40,7 +41,6 @@ def redis_client(storage: LimitsStorage) -> redis.Redis | None:
 
 def open_storage(uri: str) -> LimitsStorage:
     """The one ``limits`` storage for a URI; cache and breakers use its client."""
-    from limits.storage import storage_from_string
     return storage_from_string(uri, **storage_options(uri))
 
 

@@ -37,6 +37,19 @@ accesslog.sink = logging.getLogger("gateway.access").info
 
 
 @pytest.fixture
+def serve():
+    """``serve(wsgi_app)``: serve any WSGI app on loopback for the test; stopped after it."""
+    servers = []
+
+    def start(app) -> ServerThread:
+        servers.append(ServerThread(app))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
 def upstream():
     server = ServerThread(UpstreamApp("one"))
     yield server
@@ -145,6 +158,20 @@ class GunicornGateway:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def access_lines(self, count: int, timeout: float = 10) -> list[dict]:
+        """The JSON access lines, once there are ``count`` of them.
+
+        A line is written as its response finishes, which can be just after
+        the client has read the last byte.
+        """
+        import json
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [json.loads(l) for l in self.log().splitlines() if l.startswith("{")]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
 
 @pytest.fixture
 def gunicorn_gateway(tmp_path):
@@ -191,6 +218,12 @@ def gunicorn_gateway(tmp_path):
 
 #: The suite's Redis database; `make test` starts a server (scripts/ensure-redis).
 TEST_REDIS = os.environ.get("GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def storage(request):
+    """The gateway's ``storage`` URI, once per backend: memory:// and a real Redis."""
+    return "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
 
 
 @pytest.fixture

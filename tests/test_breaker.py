@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import free_port, raw_request
-from tests.upstream import ServerThread, UpstreamApp
+from tests.upstream import UpstreamApp
 
 
 class Flaky(UpstreamApp):
@@ -30,15 +30,8 @@ class Flaky(UpstreamApp):
 
 
 @pytest.fixture
-def flaky():
-    server = ServerThread(Flaky("flaky"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["memory", "redis"])
-def storage(request):
-    return "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+def flaky(serve):
+    return serve(Flaky("flaky"))
 
 
 def breaker_gateway(make_gateway, upstream_url, storage, reset_after=1):

@@ -7,19 +7,16 @@ import time
 import pytest
 
 from tests.conftest import raw_request
-from tests.upstream import CacheUpstream, ServerThread
+from tests.upstream import CacheUpstream
 
 
 @pytest.fixture
-def origin():
-    server = ServerThread(CacheUpstream("cache"))
-    yield server
-    server.stop()
+def origin(serve):
+    return serve(CacheUpstream("cache"))
 
 
-@pytest.fixture(params=["memory", "redis"])
-def gw(request, make_gateway, origin):
-    storage = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+@pytest.fixture
+def gw(make_gateway, origin, storage):
     return make_gateway({"storage": storage,
                          "consumers": {"alice": {"keys": ["a-key"]}, "bob": {"keys": ["b-key"]}},
                          "services": {

@@ -43,7 +43,8 @@ def test_example_config_under_gunicorn(gunicorn_gateway, shop):
         missing = client.get(gw.url + "/users/99")
         assert missing.status_code == 404  # the upstream's own 404 passes through
     # one JSON line per request on stdout, nothing from gunicorn's access log
-    lines = [json.loads(l) for l in gw.log().splitlines() if l.startswith("{")]
+    lines = gw.access_lines(10)  # the ten requests above
+    assert len(lines) == 10
     assert sorted(l["path"] for l in lines if l["service"] == "users") == [
         "/users/1", "/users/1", "/users/99"]
 

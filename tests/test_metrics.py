@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 
 import requests
@@ -72,8 +73,19 @@ def test_metrics_add_up_across_gunicorn_workers(gunicorn_gateway, upstream, tmp_
     metrics_dir = tmp_path / "prom"
     gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=3, threads=4,
                           env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
-    for _ in range(30):
-        # new connections, so requests land on different workers
+    # twelve calls held open at once: a worker takes only as many as it has
+    # threads (4), so all three workers must serve some of them
+    held = [threading.Thread(target=raw_request, args=(gw.port, "GET", "/users/hold"))
+            for _ in range(12)]
+    for t in held:
+        t.start()
+    deadline = time.monotonic() + 20
+    while upstream.app.in_flight < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    upstream.app.gate.set()
+    for t in held:
+        t.join(timeout=30)
+    for _ in range(18):
         requests.get(gw.url + "/users/1", headers={"Connection": "close"}, timeout=10)
     served_by = {int(name.split("_")[-1].split(".")[0]) for name in os.listdir(metrics_dir)
                  if name.startswith("counter_")}

@@ -24,13 +24,6 @@ def limited_gateway(make_gateway, upstream, storage, **extra):
         }, **extra})
 
 
-@pytest.fixture(params=["memory", "redis"])
-def storage(request):
-    if request.param == "memory":
-        return "memory://"
-    return request.getfixturevalue("redis_url")
-
-
 def test_over_quota_is_429_with_retry_after(make_gateway, upstream, storage):
     gw = limited_gateway(make_gateway, upstream, storage)
     statuses = [raw_request(gw.port, "GET", f"/users/{i}") for i in range(5)]

@@ -28,6 +28,7 @@ from cachetools import TLRUCache
 from flask import Response, g, request
 
 from ..config import CacheConfig
+from ..headers import header_tokens
 from ..paths import raw_target
 from ..storage import BACKEND_ERRORS
 from ..transport import UpstreamBody
@@ -163,7 +164,7 @@ class ResponseCache(Policy):
         if ttl is None:
             return response
         vary = {h: request.headers.get(h, "")
-                for h in _split(response.headers.get("Vary", "")) if h.lower() != "origin"}
+                for h in header_tokens(response.headers.get("Vary")) if h.lower() != "origin"}
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _NOT_STORED]
         reason = response.status.partition(" ")[2]
         template = Entry(response.status_code, reason, headers, b"", time.time(), ttl, vary)
@@ -239,6 +240,3 @@ class _Recorder:
             self.entry.body = b"".join(self.chunks)
             self.cache._put(self.key, self.entry)
 
-
-def _split(header: str) -> list[str]:
-    return [part.strip() for part in header.split(",") if part.strip()]
