@@ -68,8 +68,8 @@ def on_starting(server):
     instead of every worker failing to boot in turn. Warnings (plain-text
     keys, per-worker counting with memory://) are logged here too.
     """
-    from gateway.cli import config_warnings
     from gateway.config import ConfigError, load_config
+    from gateway.config.lint import config_warnings
 
     try:
         config = load_config()

@@ -1,5 +1,5 @@
 """The WSGI entry point: ``gunicorn -c gunicorn.conf.py wsgi:app`` or ``flask --app wsgi run``."""
 
-from gateway import create_app
+from gateway import load_app
 
-app = create_app()
+app = load_app()

@@ -1,44 +1,40 @@
 """The application factory: configuration in, a ready WSGI app out.
 
-Everything a request needs is built here, once: the parsed config, one
-:class:`~gateway.transport.Upstream` (pooled Session) per service, the
-service blueprints, the hooks. The per-request path only runs what was built.
+Everything a request needs is built here, once, in the order a request meets
+it: the validated config (gateway/config), the routes (gateway/routing), each
+route's policy chain (gateway/policies), and one
+:class:`~gateway.transport.Upstream` (pooled Session) per service
+(gateway/transport). The per-request path only runs what was built.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import accesslog, health, metrics, requestid
+from . import endpoints, state
+from .config import ConfigError, GatewayConfig, load_config, parse_config
+from .errors import register_error_handlers
 from .policies import build as policies
 from .policies.build import breaker_factory
+from .routing import register_routes
 from .storage import open_storage
-from .config import GatewayConfig, load_config, parse_config
-from .errors import register_error_handlers
-from .routes import register_routes
+from .telemetry import accesslog, metrics
 from .transport import DEFAULT_POOL_SIZE, Upstream
 
 
 @dataclass
-class GatewayState:
+class Gateway:
     """What the gateway keeps for the app's lifetime (``app.extensions["gateway"]``)."""
 
     config: GatewayConfig
     upstreams: dict[str, Upstream]
     #: the shared ``limits`` storage (None when nothing needs one)
-    storage: object = None
-
-
-def needs_shared_store(config: GatewayConfig) -> bool:
-    """Quotas, caches and breakers keep state; without them no store is opened."""
-    routes = [s.policies for s in config.services.values()] + [b.policies for b in config.blueprints]
-    return (any(p.rate_limit or p.cache or p.circuit_breaker for p in routes)
-            or any(c.rate_limit for c in config.consumers.values()))
+    storage: Any = None
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
@@ -55,26 +51,38 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         config = parse_config(config)
 
     app = Flask("gateway", static_folder=None)  # every path belongs to a service
-    storage = open_storage(config.storage) if needs_shared_store(config) else None
+    storage = open_storage(config.storage) if config.keeps_shared_state() else None
     # gthread runs GATEWAY_THREADS requests per worker: size the pools to match
     pool_size = int(os.environ.get("GATEWAY_THREADS") or DEFAULT_POOL_SIZE)
+    exchange = state.RequestExchange()
     upstreams = {}
     for name, service in config.services.items():
-        breaker = service.policies.circuit_breaker
+        breaker = service.circuit_breaker
         factory = breaker_factory(name, breaker, storage) if breaker else None
-        upstreams[name] = Upstream(service, pool_size, breaker_factory=factory)
-    app.extensions["gateway"] = GatewayState(config=config, upstreams=upstreams, storage=storage)
+        upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, exchange=exchange)
+    app.extensions["gateway"] = Gateway(config=config, upstreams=upstreams, storage=storage)
 
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app)
     metrics.init_app(app)
-    requestid.init_app(app)
+    routes_names = {*config.services, *(b.loaded.name for b in config.blueprints)}
+    state.init_app(app, routes_names)
     register_error_handlers(app)
-    app.register_blueprint(health.bp)
+    endpoints.register(app)
     routes = register_routes(app, config, upstreams)
     policies.install(app, config, routes, storage)
 
     if config.trusted_proxies:
         n = config.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
+                                x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     return app
+
+
+def load_app() -> Flask:
+    """``create_app()`` for ``wsgi.py``: a config error ends the process with
+    its message alone (``flask run`` would otherwise print a long traceback)."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None

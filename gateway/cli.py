@@ -1,21 +1,26 @@
-"""The ``gateway`` command: ``check`` validates a config and prints the routes,
-``hash-key`` prints the form an API key is stored in.
+"""The ``gateway`` command.
 
-Installed as a console script by setup.cfg. ``check`` exits 0 when the file is
-valid and 1 (with every problem named by its key path) when it is not.
+- ``gateway check [--config FILE]``: validate exactly as the gateway does at
+  start (blueprint imports included), print the route table, exit 1 on errors.
+- ``gateway schema``: print the config file's JSON Schema (for editors).
+- ``gateway hash-key``: print the form an API key is stored in.
+
+Installed as a console script by setup.cfg.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import click
 
-from .app import needs_shared_store
 from .config import ConfigError, GatewayConfig, hash_key, load_config
-from .routes import route_table
-from .storage import is_redis
+from .config.lint import config_warnings
+from .routing import route_table
+
+SCHEMA_ID = "https://flask-api-gateway.invalid/gateway.schema.json"
 
 
 @click.group(help="An API gateway for Python teams.")
@@ -27,18 +32,30 @@ def main() -> None:
 @click.option("--config", "path", metavar="FILE", default=None,
               help="the YAML file (default: $GATEWAY_CONFIG, then ./gateway.yaml)")
 def check(path: str | None) -> None:
+    # blueprints are imported as gunicorn and flask import them: from the working directory
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
-        config = load_config(path)
+        config = load_config(path, named_by="--config" if path else None)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
     for warning in config_warnings(config):
         click.echo(f"warning: {warning}", err=True)
-    rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES")] + route_table(config)
+    rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES"), *route_table(config)]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
-    click.echo(f"{config.source}: OK, {len(config.services)} service(s)")
+    click.echo(f"{config.source}: OK, {len(config.services)} service(s), "
+               f"{len(config.blueprints)} blueprint(s)")
+
+
+@main.command(help="Print the JSON Schema of gateway.yaml.")
+def schema() -> None:
+    document = GatewayConfig.model_json_schema()
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+                **document, "title": "gateway.yaml"}
+    click.echo(json.dumps(document, indent=2))
 
 
 @main.command("hash-key", help="Print the sha256: form of an API key read from stdin.")
@@ -48,25 +65,6 @@ def hash_key_command() -> None:
         click.echo("no key on stdin: echo -n 'the-key' | gateway hash-key", err=True)
         sys.exit(1)
     click.echo(hash_key(key))
-
-
-def config_warnings(config: GatewayConfig, workers: int | None = None) -> list[str]:
-    """Things that are valid but probably not what the user meant."""
-    warnings = []
-    for consumer in config.consumers.values():
-        if consumer.plain_keys:
-            warnings.append(
-                f"consumers.{consumer.name}.keys: {consumer.plain_keys} key(s) written in plain "
-                "text; store the sha256: form instead (`gateway hash-key` prints it)")
-    if workers is None:
-        workers = int(os.environ.get("GATEWAY_WORKERS") or os.cpu_count() or 1)
-    stateful = needs_shared_store(config)
-    if stateful and not is_redis(config.storage) and workers > 1:
-        warnings.append(
-            f"storage is {config.storage} and gunicorn runs {workers} workers: each worker "
-            "counts quotas, caches and breaker failures on its own, so a limit of N lets up to "
-            f"{workers}×N through. Set storage: redis://host:6379/0 to share them.")
-    return warnings
 
 
 if __name__ == "__main__":

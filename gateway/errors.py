@@ -44,8 +44,9 @@ class GatewayError(Exception):
 def error_response(status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> Response:
     """The JSON body every gateway-made error has."""
+    state = g.get("_gateway_state")
     body = json.dumps({"error": code, "message": message,
-                       "request_id": g.get("request_id", "")})
+                       "request_id": state.request_id if state else ""})
     response = Response(body, status=status, mimetype="application/json")
     if headers:
         response.headers.update(headers)
@@ -55,8 +56,6 @@ def error_response(status: int, code: str, message: str,
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(GatewayError)
     def gateway_error(exc: GatewayError) -> Response:
-        # upstream failures carry a kind (connect, timeout...) for logs and metrics
-        g.upstream_error = getattr(exc, "kind", None)
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.errorhandler(HTTPException)
@@ -74,7 +73,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception) -> Response:
-        app.logger.exception("unhandled error in request %s", g.get("request_id", ""))
+        state = g.get("_gateway_state")
+        app.logger.exception("unhandled error in request %s", state.request_id if state else "")
         return error_response(500, "internal_error",
                               "the gateway failed to handle this request; quote the request_id "
                               "when reporting it")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway import accesslog
+from gateway.telemetry import accesslog
 
 from gateway import create_app
 from tests.upstream import ServerThread, UpstreamApp

@@ -13,3 +13,12 @@ def hello():
 @bp.get("/boom")
 def boom():
     raise RuntimeError("secret internal detail")
+
+
+#: a blueprint that would shadow the gateway's own /metrics: refused by validation
+reserved = Blueprint("reserved", __name__)
+
+
+@reserved.get("/metrics")
+def fake_metrics():
+    return "not the gateway's"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway import accesslog
+from gateway.telemetry import accesslog
 from tests.conftest import raw_request
 
 FIELDS = {"time", "request_id", "method", "path", "status", "duration_ms", "service",

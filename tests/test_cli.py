@@ -72,3 +72,60 @@ def test_gunicorn_start_warns_about_memory_storage_with_workers(gunicorn_gateway
     import time
     time.sleep(0.5)
     assert "each worker counts quotas, caches and breaker failures on its own" in gw.log()
+
+
+def test_check_refuses_what_the_app_would_refuse(tmp_path):
+    """Blueprint imports and references between sections are checked by `check` too."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("consumers:\n  alice:\n    keys: [sha256:" + "0" * 64 + "]\n"
+                   "    services: [userz]\n"
+                   "services:\n  users: http://127.0.0.1:9001\n"
+                   "blueprints: ['nosuch.module:bp']\n")
+    result = run("check", "--config", str(bad))
+    assert result.returncode == 1
+    assert "blueprints[0]: cannot import 'nosuch.module'" in result.stderr
+    assert "Traceback" not in result.stderr
+    bad.write_text(bad.read_text().replace("blueprints: ['nosuch.module:bp']\n", ""))
+    result = run("check", "--config", str(bad))
+    assert result.returncode == 1
+    assert "consumers.alice.services: 'userz' is neither a service nor a blueprint" in result.stderr
+
+
+def test_check_names_the_flag_and_reads_no_directory_or_binary(tmp_path):
+    result = run("check", "--config", "/missing.yaml")
+    assert result.returncode == 1
+    assert "'/missing.yaml' does not exist: check the path given to --config" in result.stderr
+    assert "GATEWAY_CONFIG" not in result.stderr
+    result = run("check", "--config", str(tmp_path))
+    assert result.returncode == 1 and "is a directory" in result.stderr
+    binary = tmp_path / "gw.yaml"
+    binary.write_bytes(b"services:\n  users: \xff\xfe\n")
+    result = run("check", "--config", str(binary))
+    assert result.returncode == 1 and "is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_lists_blueprint_routes_and_warns_about_keys_without_consumers(tmp_path):
+    config = tmp_path / "gw.yaml"
+    config.write_text("services:\n  users:\n    upstream: http://127.0.0.1:9001\n"
+                      "    auth: api_key\n"
+                      "blueprints:\n  - {blueprint: 'tests.sample_blueprints:bp', rate_limit: 5/second}\n")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["/sample/boom", "sample", "GET", "(blueprint", "tests.sample_blueprints:bp)",
+            "quota", "5/second"] in rows
+    assert ["/sample/hello", "sample", "GET"] == rows[3][:3]
+    assert "services.users.auth: api_key, but no consumers are configured" in result.stderr
+    assert "OK, 1 service(s), 1 blueprint(s)" in result.stdout
+
+
+def test_schema_prints_the_config_json_schema():
+    import json
+    result = run("schema")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema["$schema"].endswith("/2020-12/schema")
+    assert schema["additionalProperties"] is False
+    assert {"services", "consumers", "blueprints", "storage"} <= set(schema["properties"])
+    assert schema["required"] == ["services"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway import ConfigError, create_app
-from gateway.config import ALL_METHODS, load_config, parse_config
+from gateway.config import ALL_METHODS, hash_key, load_config, parse_config
+from tests.conftest import ROOT
 
 
 def problems(raw) -> list[str]:
@@ -19,7 +20,7 @@ def test_defaults_are_filled_in():
     users = config.services["users"]
     assert config.storage == "memory://" and config.trusted_proxies == 0
     assert users.prefix == "/users" and users.upstreams == ("http://127.0.0.1:9001",)
-    assert users.methods == ALL_METHODS and users.retries == 2 and not users.strip_prefix
+    assert tuple(users.methods) == ALL_METHODS and users.retries == 2 and not users.strip_prefix
     assert (users.timeout.connect, users.timeout.read) == (2.0, 30.0)
 
 
@@ -93,9 +94,22 @@ def test_load_from_file_and_env(tmp_path, monkeypatch):
     assert "users" in create_app().blueprints
 
 
-def test_missing_file_says_how_to_fix(tmp_path):
-    with pytest.raises(ConfigError, match="GATEWAY_CONFIG"):
-        load_config(str(tmp_path / "absent.yaml"))
+def test_missing_file_says_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_CONFIG", str(tmp_path / "absent.yaml"))
+    with pytest.raises(ConfigError, match="does not exist: set GATEWAY_CONFIG to your gateway.yaml"):
+        load_config()
+    with pytest.raises(ConfigError, match="check the path given to --config") as info:
+        load_config(str(tmp_path / "absent.yaml"), named_by="--config")
+    assert "GATEWAY_CONFIG" not in str(info.value)
+
+
+def test_directory_or_non_utf8_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory, not a YAML file"):
+        load_config(str(tmp_path))
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("services:\n  caf\xe9: http://127.0.0.1:9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text \(byte 0xe9 at offset 15\)"):
+        load_config(str(latin1))
 
 
 def test_invalid_yaml_is_reported(tmp_path):
@@ -110,3 +124,57 @@ def test_blueprint_that_does_not_import_stops_the_start():
         create_app({"services": {"u": "http://127.0.0.1:9"}, "blueprints": ["nowhere.at_all:bp"]})
     with pytest.raises(ConfigError, match="is not a flask.Blueprint"):
         create_app({"services": {"u": "http://127.0.0.1:9"}, "blueprints": ["gateway.config:re"]})
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ({"services": {"users": "http://x"}, "consumers": {"alice": {"keys": ["k"], "services": ["userz"]}}},
+     "consumers.alice.services: 'userz' is neither a service nor a blueprint (known: users)"),
+    ({"services": {"sample": "http://x"}, "blueprints": ["tests.sample_blueprints:bp"]},
+     "blueprints[0]: blueprint 'sample' has the name of a service; rename one of them"),
+    ({"services": {"u": "http://x"},
+      "blueprints": ["tests.sample_blueprints:bp", {"blueprint": "tests.sample_blueprints:bp"}]},
+     "blueprints[1]: blueprint 'sample' is already registered by blueprints[0]"),
+    ({"services": {"u": "http://x"}, "blueprints": ["tests.sample_blueprints:reserved"]},
+     "blueprints[0]: blueprint 'reserved' has a route on /metrics"),
+    ({"services": {"u": "http://x"}, "consumers": {"a": {"keys": ["k1"]}, "b": {"keys": ["k1"]}}},
+     "consumers.b.keys[0]: the same key belongs to consumer 'a'"),
+    ({"services": {"u": "http://x"}, "consumers": {"a": {"keys": ["sha256:abc"]}}},
+     "consumers.a.keys[0]: a hashed key is 'sha256:' and 64 hex digits"),
+    ({"services": {"u": {"upstream": "http://x", "cache": {}}}},
+     "services.u.cache.ttl: is required: how many seconds"),
+    ({"services": {"u": {"upstream": "http://x", "auth": "jwt"}}},
+     "services.u.auth: 'jwt' is not one of 'none' or 'api_key'"),
+    ({"services": {"u": {"upstream": "http://x", "allow_ips": ["10.0.0.0/33"]}}},
+     "services.u.allow_ips[0]: '10.0.0.0/33' is not an IP address or CIDR range"),
+    ({"services": {"u": {"upstream": "http://x", "rate_limit": "lots"}}},
+     "services.u.rate_limit: 'lots' is not a rate limit"),
+    ({"services": {"u": {"upstream": "http://x", "cors": {"origins": ["http://a/b"]}}}},
+     "services.u.cors.origins[0]: 'http://a/b' is not an origin"),
+    ({"services": {"u": {"upstream": "http://x", "cahce": {"ttl": 1}}}},
+     "services.u.cahce: unknown key; did you mean 'cache'?"),
+    ({"services": {"u": "http://x"}, "blueprints": [{"blueprint": "a.b:c", "auht": "api_key"}]},
+     "blueprints[0].auht: unknown key; did you mean 'auth'?"),
+])
+def test_references_and_sections_are_checked_with_key_paths(raw, expected):
+    found = problems(raw)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_plain_keys_are_hashed_at_load_and_counted():
+    config = parse_config({"services": {"u": "http://x"},
+                           "consumers": {"a": {"keys": ["plain", "sha256:" + "A" * 64]}}})
+    (consumer,) = config.consumers.values()
+    assert consumer.plain_keys == 1 and "plain" not in repr(config)
+    assert consumer.key_hashes == {hash_key("plain"), "sha256:" + "a" * 64}
+
+
+def test_schema_accepts_the_example_and_refuses_a_typo():
+    import jsonschema
+    import yaml
+    from gateway.config import GatewayConfig
+    schema = GatewayConfig.model_json_schema()
+    example = yaml.safe_load((ROOT / "examples" / "gateway.yaml").read_text())
+    jsonschema.validate(example, schema)
+    example["services"]["users"]["rate_limt"] = "1/second"
+    with pytest.raises(jsonschema.ValidationError, match="rate_limt"):
+        jsonschema.validate(example, schema)

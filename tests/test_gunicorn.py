@@ -107,3 +107,28 @@ def test_flask_run_serves_the_gateway_for_development(shop, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_config_refused_by_check_stops_gunicorn_before_any_worker(gunicorn_gateway, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  users: http://127.0.0.1:9\nblueprints: ['nosuch.module:bp']\n")
+    with pytest.raises(RuntimeError) as info:
+        gunicorn_gateway(str(bad), workers=2)
+    log = str(info.value)
+    assert "blueprints[0]: cannot import 'nosuch.module'" in log
+    assert "Booting worker" not in log and "Traceback" not in log
+
+
+def test_flask_run_reports_a_config_error_in_a_few_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  users:\n    upstream: htp://x\n")
+    env = dict(os.environ, GATEWAY_CONFIG=str(bad))
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--debug"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "services.users.upstream: 'htp://x' is not an http(s) URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 5, result.stderr

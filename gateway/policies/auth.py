@@ -2,7 +2,7 @@
 
 The key comes in ``X-API-Key``. Only sha256 hashes of keys are held; the
 presented key is hashed and compared in constant time. The consumer's name is
-put on ``g.consumer`` (the proxy sends it upstream as ``X-Consumer``; the key
+put on the request's state (every upstream call sends it upstream as ``X-Consumer``; the key
 itself never goes upstream).
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 import hmac
 from typing import Mapping
 
-from flask import g, request
+from flask import request
 
+from .. import state as request_state
 from ..config import ConsumerConfig, hash_key
 from ..errors import GatewayError
 from . import Policy
@@ -44,5 +45,5 @@ class ApiKeyAuth(Policy):
         if consumer.services is not None and self.route not in consumer.services:
             raise GatewayError(403, "forbidden",
                                f"consumer {consumer.name!r} may not use {self.route!r}")
-        g.consumer = consumer.name
+        request_state.current().consumer = consumer.name
         return None

@@ -7,12 +7,11 @@ no policy hook at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from flask import Flask
 
-from flask import Blueprint, Flask
-
-from .. import metrics
-from ..config import BreakerConfig, GatewayConfig, Policies
+from ..config import BreakerConfig, GatewayConfig
+from ..routing import Route
+from ..telemetry import metrics
 from ..storage import limiter_options, redis_client
 from . import Chains, Policy
 from .auth import ApiKeyAuth
@@ -23,16 +22,6 @@ from .cors import Cors
 from .iprules import IpRules
 from .quota import GatewayLimiter, QuotaHeaders
 from .quota import install_error_handler as install_quota_errors
-
-
-@dataclass
-class Route:
-    """What the policies need to know about one blueprint."""
-
-    name: str
-    policies: Policies
-    methods: tuple[str, ...]
-    blueprint: Blueprint
 
 
 def breaker_factory(service: str, config: BreakerConfig, storage):

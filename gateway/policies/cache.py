@@ -25,13 +25,14 @@ import time
 from dataclasses import dataclass
 
 from cachetools import TLRUCache
-from flask import Response, g, request
+from flask import Response, request
 
+from .. import state as request_state
 from ..config import CacheConfig
-from ..headers import header_tokens
-from ..paths import raw_target
+from ..routing.headers import header_tokens
+from ..routing.paths import raw_target
 from ..storage import BACKEND_ERRORS
-from ..transport import UpstreamBody
+from ..transport import BodyObserver, UpstreamBody
 from . import Policy
 
 log = logging.getLogger("gateway.cache")
@@ -114,22 +115,20 @@ class ResponseCache(Policy):
     # -- before: look up ------------------------------------------------------------
 
     def before(self):
+        state = request_state.current()
+        state.cache_status = "BYPASS"
         if request.method not in ("GET", "HEAD"):
-            g.cache_status = "BYPASS"
             return None
         directives = request.headers.get("Cache-Control", "").lower()
         if "no-store" in directives:
-            g.cache_status = "BYPASS"
             return None
-        key = self.key()
-        g.cache_key = key
+        key = state.cache_key = self.key()
         if "no-cache" in directives or "no-cache" in request.headers.get("Pragma", "").lower():
-            g.cache_status = "BYPASS"
             return None
         entry = self._get(key)
         if entry is not None and all(request.headers.get(h, "") == v
                                      for h, v in entry.vary.items()):
-            g.cache_status = "HIT"
+            state.cache_status = "HIT"
             age = max(0, int(time.time() - entry.stored_at))
             response = Response(entry.body, status=f"{entry.status} {entry.reason}".strip(),
                                 headers=entry.headers)
@@ -139,25 +138,26 @@ class ResponseCache(Policy):
                 response.headers["Content-Length"] = stored_length
             response.headers["Age"] = str(age)
             return response
-        g.cache_status = "MISS"
+        state.cache_status = "MISS"
         return None
 
     def key(self) -> str:
         path, _, query = raw_target(request.environ).partition("?")
         parts = [request.method, path, "&".join(sorted(query.split("&"))) if query else ""]
         if self.by_consumer:
-            parts.append(g.get("consumer") or "")
+            parts.append(request_state.current().consumer or "")
         return "\n".join(parts)
 
     # -- after: label, and store what may be stored ---------------------------------
 
     def after(self, response: Response) -> Response:
-        status = g.get("cache_status", "BYPASS")
+        state = request_state.current()
+        status = state.cache_status or "BYPASS"
         response.headers["X-Cache-Status"] = status
         if status != "HIT" and "Age" not in response.headers:
             response.headers["Age"] = "0"
         self.on_result(status)
-        key = g.get("cache_key")
+        key = state.cache_key
         if status == "HIT" or key is None:
             return response
         ttl = self.storable_for(response)
@@ -173,7 +173,7 @@ class ResponseCache(Policy):
             if request.method == "HEAD":
                 self._put(key, template)
             else:
-                body.recorder = _Recorder(self, key, template, self.config.max_body_bytes)
+                body.subscribe(_Recorder(self, key, template, self.config.max_body_bytes))
         elif not response.is_streamed:
             data = response.get_data()
             if len(data) <= self.config.max_body_bytes:
@@ -218,7 +218,7 @@ class ResponseCache(Policy):
             log.warning("cache store unreachable, answer not stored: %s", exc)
 
 
-class _Recorder:
+class _Recorder(BodyObserver):
     """Keeps a copy of a streamed body until it ends (stored) or grows too big (dropped)."""
 
     def __init__(self, cache: ResponseCache, key: str, entry: Entry, limit: int):
@@ -226,7 +226,7 @@ class _Recorder:
         self.chunks: list[bytes] | None = []
         self.size = 0
 
-    def add(self, chunk: bytes) -> None:
+    def on_chunk(self, chunk: bytes) -> None:
         if self.chunks is None:
             return
         self.size += len(chunk)
@@ -235,8 +235,10 @@ class _Recorder:
         else:
             self.chunks.append(chunk)
 
-    def finish(self, complete: bool) -> None:
-        if complete and self.chunks is not None:
+    def on_complete(self) -> None:
+        # before the server writes the end of the body: the next request can hit
+        if self.chunks is not None:
             self.entry.body = b"".join(self.chunks)
             self.cache._put(self.key, self.entry)
+            self.chunks = None
 

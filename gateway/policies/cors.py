@@ -10,8 +10,9 @@ OPTIONS handling, and here that route is the upstream.
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response, request
 
+from .. import state as request_state
 from ..config import CorsConfig
 from . import Policy
 
@@ -27,7 +28,7 @@ class Cors(Policy):
         self.credentials = config.credentials
         self.allow_methods = ", ".join(config.methods or route_methods)
         self.allow_headers = ", ".join(config.headers) if config.headers else None
-        self.expose = ", ".join(dict.fromkeys(config.expose_headers + GATEWAY_EXPOSED))
+        self.expose = ", ".join(dict.fromkeys([*config.expose_headers, *GATEWAY_EXPOSED]))
         self.max_age = str(config.max_age)
 
     def allowed(self, origin: str | None) -> bool:
@@ -37,7 +38,7 @@ class Cors(Policy):
         headers = request.headers
         if (request.method == "OPTIONS" and "Origin" in headers
                 and "Access-Control-Request-Method" in headers):
-            g.cors_preflight = True
+            request_state.current().cors_preflight = True
             response = Response(status=204)
             del response.headers["Content-Type"]
             origin = headers["Origin"]
@@ -56,7 +57,7 @@ class Cors(Policy):
         vary = response.headers.get("Vary", "")
         if "origin" not in vary.lower():
             response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
-        if g.get("cors_preflight"):
+        if request_state.current().cors_preflight:
             return response
         origin = request.headers.get("Origin")
         if self.allowed(origin):

@@ -18,10 +18,11 @@ import logging
 import math
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 
+from .. import state as request_state
 from ..config import GatewayConfig
 from ..errors import GatewayError, error_response
 from ..storage import BACKEND_ERRORS
@@ -32,8 +33,12 @@ log = logging.getLogger("gateway.quota")
 
 def quota_key() -> str:
     """Who a quota counts: the consumer when known, else the client address."""
-    consumer = g.get("consumer")
+    consumer = request_state.current().consumer
     return f"consumer:{consumer}" if consumer else f"ip:{request.remote_addr}"
+
+
+def _consumer() -> str | None:
+    return request_state.current().consumer
 
 
 class GatewayLimiter(Limiter):
@@ -53,9 +58,9 @@ class GatewayLimiter(Limiter):
             key_prefix="gateway",
             headers_enabled=False,        # RateLimit-* are written by QuotaHeaders
             swallow_errors=False,         # on_storage_error decides instead
-            application_limits=[lambda: consumer_limits.get(g.get("consumer"), placeholder)]
+            application_limits=[lambda: consumer_limits.get(_consumer(), placeholder)]
             if consumer_limits else None,
-            application_limits_exempt_when=lambda: g.get("consumer") not in consumer_limits,
+            application_limits_exempt_when=lambda: _consumer() not in consumer_limits,
         )
         self.deny_on_storage_error = config.on_storage_error == "deny"
         self.on_storage_error = on_storage_error or (lambda exc: None)
@@ -67,7 +72,7 @@ class GatewayLimiter(Limiter):
             raise
         except BACKEND_ERRORS as exc:
             self.on_storage_error(exc)
-            g.quota_storage_failed = True
+            request_state.current().quota_storage_failed = True
             log.warning("quota storage unreachable (%s): request %s", exc,
                         "refused" if self.deny_on_storage_error else "let through")
             if self.deny_on_storage_error:
@@ -88,7 +93,7 @@ class QuotaHeaders(Policy):
         self.limiter = limiter
 
     def after(self, response: Response) -> Response:
-        if g.get("quota_storage_failed"):
+        if request_state.current().quota_storage_failed:
             return response
         try:
             limits = self.limiter.current_limits

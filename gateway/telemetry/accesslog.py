@@ -4,7 +4,8 @@ The line is written when the response body has been sent (or the client went
 away), so ``duration_ms`` and ``bytes_sent`` cover the whole exchange of a
 streamed answer. Header values are never logged: no API key, ``Authorization``
 or cookie can end up in the log. The query string is left out for the same
-reason (keys and tokens travel there too).
+reason (keys and tokens travel there too). ``service`` is the route the
+request belongs to, whoever answered it (the upstream, a policy, the cache).
 
 Each line goes out in one ``write(2)`` on stdout: lines from many threads and
 workers never interleave (each is far below ``PIPE_BUF``), nothing waits in a
@@ -20,9 +21,10 @@ import os
 import time
 from datetime import datetime, timezone
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
-from .transport import on_finished
+from .. import state as request_state
+from ..transport import when_sent
 
 
 def write_stdout(line: str) -> None:
@@ -36,23 +38,23 @@ sink = write_stdout
 def init_app(app: Flask) -> None:
     @app.after_request
     def schedule_access_log(response: Response) -> Response:
-        ctx = g._get_current_object()
+        state = request_state.current()
         environ = request.environ
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "request_id": getattr(ctx, "request_id", ""),
+            "request_id": state.request_id,
             "method": environ["REQUEST_METHOD"],
             "path": request.path,
             "status": response.status_code,
             "duration_ms": 0.0,
-            "service": getattr(ctx, "service", None),
-            "upstream": getattr(ctx, "upstream", None),
-            "upstream_ms": _round(getattr(ctx, "upstream_ms", None)),
+            "service": state.route,
+            "upstream": state.upstream,
+            "upstream_ms": _round(state.upstream_ms),
             "client_ip": environ.get("REMOTE_ADDR"),
             "bytes_sent": 0,
         }
-        started = getattr(ctx, "started", None) or time.perf_counter()
-        on_finished(response, lambda sent, error: _write(entry, started, sent, error))
+        started = state.started
+        when_sent(response, lambda sent, error: _write(entry, started, sent, error))
         return response
 
 

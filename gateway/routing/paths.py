@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from .errors import GatewayError
+from ..errors import GatewayError
 
 
 def raw_target(environ: dict) -> str:

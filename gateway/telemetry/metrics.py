@@ -1,24 +1,21 @@
-"""Prometheus metrics, and ``/metrics`` for the addresses in ``metrics_allow_ips``.
+"""Prometheus metrics: the instruments, and the hook that counts every request.
 
-Under gunicorn the metrics are kept in prometheus_client's multiprocess mode
-(``PROMETHEUS_MULTIPROC_DIR``, set up and cleaned by gunicorn.conf.py), so a
-scrape sees every worker's counts, whichever worker answers it. Without that
-variable (``flask run``, tests) the process's own registry is served.
+Labels come from the request's state: ``service`` is the route the request
+belongs to (``none`` for the gateway's own endpoints and unmatched paths),
+the same value the access log writes. Under gunicorn the metrics are kept in
+prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set up
+and cleaned by gunicorn.conf.py); ``/metrics`` is gateway/endpoints/metrics.py.
 """
 
 from __future__ import annotations
 
-import os
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest, multiprocess)
-from prometheus_client import REGISTRY
+from flask import Flask, Response, request
+from prometheus_client import Counter, Gauge, Histogram
 
-from .errors import GatewayError
-from .policies.iprules import address_in
-from .transport import on_finished
+from .. import state as request_state
+from ..transport import when_sent
 
 REQUESTS = Counter("gateway_requests_total", "Requests answered, by route, method and status",
                    ["service", "method", "status"])
@@ -37,33 +34,25 @@ STORAGE_ERRORS = Counter("gateway_storage_errors_total",
                          "Times the shared store (quotas, cache, breakers) could not be reached",
                          ["component"])
 
-bp = Blueprint("gateway_metrics", __name__)
-
 
 def route_label() -> str:
-    return request.blueprint or "none"
+    return request_state.current().route or "none"
 
 
 def init_app(app: Flask) -> None:
     @app.after_request
     def count_request(response: Response) -> Response:
-        ctx = g._get_current_object()
-        service = route_label()
-        status = response.status_code
-        _child(REQUESTS, service, request.method, status).inc()
-        upstream_ms = getattr(ctx, "upstream_ms", None)
-        if upstream_ms is not None:
-            _child(UPSTREAM_DURATION, service).observe(upstream_ms / 1000.0)
-        kind = getattr(ctx, "upstream_error", None)
-        if kind:
-            UPSTREAM_ERRORS.labels(service, kind).inc()
-        started = getattr(ctx, "started", None)
-        if started is not None:
-            histogram = _child(DURATION, service)
-            on_finished(response, lambda sent, error: _finish(histogram, started, service, error))
+        state = request_state.current()
+        service = state.route or "none"
+        _child(REQUESTS, service, request.method, response.status_code).inc()
+        if state.upstream_ms is not None and state.upstream_error is None:
+            _child(UPSTREAM_DURATION, service).observe(state.upstream_ms / 1000.0)
+        if state.upstream_error:
+            UPSTREAM_ERRORS.labels(service, state.upstream_error).inc()
+        histogram = _child(DURATION, service)
+        started = state.started
+        when_sent(response, lambda sent, error: _finish(histogram, started, service, error))
         return response
-
-    app.register_blueprint(bp)
 
 
 #: labelled children, looked up once: ``labels()`` validates and locks on every call
@@ -82,20 +71,6 @@ def _finish(histogram, started: float, service: str, error) -> None:
     histogram.observe(time.perf_counter() - started)
     if error is not None:
         UPSTREAM_ERRORS.labels(service, error.kind).inc()
-
-
-@bp.get("/metrics")
-def metrics():
-    allowed = current_app.extensions["gateway"].config.metrics_allow_ips
-    if not address_in(request.remote_addr, allowed):
-        raise GatewayError(403, "forbidden", "/metrics is served only to the addresses in "
-                           "metrics_allow_ips")
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 # -- hooks the policies call ------------------------------------------------------

@@ -10,17 +10,16 @@ WSGI server as it arrives.
 from __future__ import annotations
 
 import functools
-import time
 from typing import Iterator
 
-from flask import Response, g, request
+from flask import Response, request
 from urllib3.util import SKIP_HEADER
 from werkzeug.exceptions import MethodNotAllowed
 
-from .config import ServiceConfig
+from ..config import ServiceConfig
+from ..transport import READ_CHUNK, Upstream, UpstreamBody
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .paths import check_path, raw_target, strip_segments
-from .transport import READ_CHUNK, Upstream, UpstreamBody
 
 
 class ProxyResponse(Response):
@@ -52,7 +51,7 @@ class ServiceProxy:
         drop = set(DROP_FROM_REQUEST)
         if service.preserve_host:
             drop.discard("host")
-        if service.policies.auth == "api_key":
+        if service.auth == "api_key":
             drop.add("x-api-key")  # the upstream learns the consumer, never the key
         self.drop_request = frozenset(drop)
         self.methods = frozenset(service.methods)
@@ -75,13 +74,9 @@ class ServiceProxy:
 
         headers = self.upstream_headers(environ)
         body, chunked = self.request_body(environ)
-        started = time.perf_counter()
-        upstream_response, chosen = self.upstream.send(
+        # the request id and consumer are added by the transport, as for every call
+        upstream_response, _ = self.upstream.send(
             environ["REQUEST_METHOD"], path, headers, body, chunked, can_retry=body is None)
-        ctx = g._get_current_object()
-        ctx.service = self.service.name
-        ctx.upstream = chosen.url
-        ctx.upstream_ms = (time.perf_counter() - started) * 1000.0
 
         response_headers = end_to_end(upstream_response.headers.items(), DROP_FROM_RESPONSE,
                                       upstream_response.headers.get("connection"))
@@ -110,12 +105,6 @@ class ServiceProxy:
         # urllib3 would otherwise add headers of its own the client never sent
         headers.setdefault("User-Agent", SKIP_HEADER)
         headers.setdefault("Accept-Encoding", SKIP_HEADER)
-
-        ctx = g._get_current_object()
-        headers["X-Request-ID"] = ctx.request_id
-        consumer = getattr(ctx, "consumer", None)
-        if consumer:
-            headers["X-Consumer"] = consumer
         headers.update(self.forwarded_headers(environ))
         return headers
 

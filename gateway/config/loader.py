@@ -1,0 +1,111 @@
+"""Reading the config: the file, ``${VAR}`` expansion, then the one validation path.
+
+:func:`parse_config` is the only way a config becomes a :class:`GatewayConfig`:
+``create_app``, ``gateway check``, the gunicorn master and ``flask run`` all
+go through it, so whatever passes ``gateway check`` also starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .checks import cross_check
+from .model import GatewayConfig
+from .problems import ConfigError, describe
+
+#: Where the config file is looked for when ``GATEWAY_CONFIG`` is not set.
+DEFAULT_CONFIG_PATH = "./gateway.yaml"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def config_path(path: str | None = None) -> tuple[str, str]:
+    """The file to read, and what named it (for messages)."""
+    if path:
+        return path, "given"
+    if os.environ.get("GATEWAY_CONFIG"):
+        return os.environ["GATEWAY_CONFIG"], "GATEWAY_CONFIG"
+    return DEFAULT_CONFIG_PATH, "default"
+
+
+def load_config(path: str | None = None, named_by: str | None = None) -> GatewayConfig:
+    """Read, expand and validate the YAML file at ``path``.
+
+    :param path: the file; defaults to ``$GATEWAY_CONFIG``, then ``./gateway.yaml``.
+    :param named_by: how the user named the file (``--config``), for messages.
+    :raises ConfigError: the file cannot be read, is not YAML, or is invalid.
+    """
+    path, origin = config_path(path)
+    origin = named_by or origin
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError([_unreadable(path, origin, exc)], path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                           f"offset {exc.start}): save the file as UTF-8"], path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], path) from None
+    return parse_config(raw if raw is not None else {}, source=path)
+
+
+def _unreadable(path: str, origin: str, exc: OSError) -> str:
+    fix = {"--config": "check the path given to --config",
+           "GATEWAY_CONFIG": "set GATEWAY_CONFIG to your gateway.yaml (see examples/gateway.yaml)",
+           "default": "create it (see examples/gateway.yaml) or set GATEWAY_CONFIG to "
+                      "your gateway.yaml",
+           }.get(origin, "check the path (see examples/gateway.yaml)")
+    if isinstance(exc, FileNotFoundError):
+        return f"file {path!r} does not exist: {fix}"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path!r} is a directory, not a YAML file: name the gateway.yaml inside it"
+    if isinstance(exc, PermissionError):
+        return f"{path!r} cannot be read (permission denied): make it readable by this user"
+    return f"{path!r} cannot be read ({exc.strerror or exc}): {fix}"
+
+
+def parse_config(raw: Any, source: str = "<mapping>") -> GatewayConfig:
+    """Validate an already-loaded mapping (a parsed YAML file, or a test's dict).
+
+    Problems within sections are reported all at once; references between
+    sections (and blueprint imports) are checked once every section is valid.
+    """
+    problems: list[str] = []
+    raw = expand_env(raw, "", problems)
+    try:
+        config = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems += [describe(error, GatewayConfig) for error in exc.errors()]
+        raise ConfigError(problems, source) from None
+    problems += cross_check(config)
+    if problems:
+        raise ConfigError(problems, source)
+    config._source = source
+    return config
+
+
+def expand_env(value: Any, path: str, problems: list[str]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, recursively."""
+    if isinstance(value, str):
+        def substitute(match: re.Match) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            problems.append(f"{path or '<top>'}: environment variable {name} is not set "
+                            f"(export it, or write ${{{name}:-default}})")
+            return match.group(0)
+        return _ENV_REF.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{path}.{k}" if path else str(k), problems)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return value

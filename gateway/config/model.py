@@ -1,0 +1,72 @@
+"""The whole config file: the gateway-wide settings and one field per section.
+
+A new feature adds its own section module (like ``services.py``) and one
+field here; the other sections do not change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from .blueprints import BlueprintConfig
+from .consumers import ConsumerConfig
+from .services import ServiceConfig
+from .types import Network, RouteName, Section, StorageUri, fail
+
+RATE_LIMIT_STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")
+DEFAULT_METRICS_ALLOW = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+
+
+class GatewayConfig(Section):
+    """Everything ``gateway.yaml`` may say."""
+
+    storage: StorageUri = Field("memory://", description="where shared state lives: memory:// "
+                                "(one process) or redis://host:port/db (every worker and host)")
+    trusted_proxies: int = Field(0, ge=0, description="proxies in front whose X-Forwarded-* "
+                                                      "are believed (nginx: 1)")
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = \
+        "fixed-window"
+    on_storage_error: Literal["allow", "deny"] = Field(
+        "allow", description="what quotas do when the store is down: allow (fail open) or deny (503)")
+    metrics_allow_ips: list[Network] = Field(
+        DEFAULT_METRICS_ALLOW, description="who may read /metrics")
+    consumers: dict[str, ConsumerConfig] = {}
+    services: dict[RouteName, ServiceConfig] = Field(
+        description="a mapping of at least one service name to its settings, "
+                    "e.g. services: {users: {upstream: http://127.0.0.1:9001}}")
+    blueprints: list[BlueprintConfig] = []
+
+    #: where the config came from (a file path, or "<mapping>")
+    _source: str = PrivateAttr("<mapping>")
+
+    @field_validator("services")
+    @classmethod
+    def _at_least_one(cls, services: dict) -> dict:
+        if not services:
+            raise fail("expected a mapping of at least one service name to its settings, "
+                       "e.g. services: {users: {upstream: http://127.0.0.1:9001}}")
+        return services
+
+    @model_validator(mode="after")
+    def _name_sections(self) -> GatewayConfig:
+        """Sections keyed by name learn their name; a service's prefix defaults to it."""
+        for name, service in list(self.services.items()):
+            if service.prefix is None:
+                service = self.services[name] = service.model_copy(update={"prefix": f"/{name}"})
+            service._name = name
+        for name, consumer in self.consumers.items():
+            consumer._name = str(name)
+        return self
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def keeps_shared_state(self) -> bool:
+        """Whether any quota, cache or breaker needs the shared store."""
+        routes = [*self.services.values(), *self.blueprints]
+        return (any(r.keeps_state() for r in routes)
+                or any(c.rate_limit for c in self.consumers.values()))

@@ -1,0 +1,110 @@
+"""The per-route policies: the keys a service and a hand-written blueprint share.
+
+Each policy is off unless configured. A policy with settings of its own is a
+small section here (cache, cors, circuit_breaker); a new policy adds its
+section and one field to :class:`RoutePolicies`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from .types import Auth, Network, Origin, RateLimit, Section, Seconds, fail
+
+DEFAULT_CACHE_STATUSES = (200, 203, 204, 300, 301, 404, 410)
+DEFAULT_CACHE_MAX_BODY = 1024 * 1024
+
+
+class CacheConfig(Section):
+    """``cache: {ttl: 30}``: GET and HEAD answers kept for ``ttl`` seconds."""
+
+    ttl: Seconds = Field(description="how many seconds an answer may be served from cache")
+    statuses: frozenset[int] = Field(
+        frozenset(DEFAULT_CACHE_STATUSES), description="the status codes that may be stored",
+        json_schema_extra={"items": {"type": "integer", "minimum": 100, "maximum": 599}})
+    #: answers with a larger body are streamed through but not stored
+    max_body_bytes: int = Field(DEFAULT_CACHE_MAX_BODY, ge=0,
+                                description="larger answers are passed through, not stored")
+
+    @field_validator("statuses", mode="plain")
+    @classmethod
+    def _statuses(cls, value):
+        if not isinstance(value, (list, frozenset)) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in value):
+            raise fail("expected a list of HTTP status codes")
+        return frozenset(value)
+
+
+class BreakerConfig(Section):
+    """``circuit_breaker: {failures: 5, reset_after: 30}``, per upstream target."""
+
+    failures: int = Field(5, ge=1, description="consecutive failures that open the circuit")
+    reset_after: Seconds = Field(30.0, description="seconds before one probe is let through")
+
+
+class CorsConfig(Section):
+    """``cors: {origins: [...]}``: preflights answered by the gateway."""
+
+    origins: list[Origin] = Field(description="allowed origins, e.g. ['https://app.example.com'], "
+                                              "or ['*']")
+    methods: list[str] | None = Field(None, description="default: the route's methods")
+    headers: list[str] | None = Field(None, description="default: whatever the preflight asks for")
+    expose_headers: list[str] = []
+    credentials: bool = False
+    max_age: int = Field(600, ge=0)
+
+    @field_validator("origins")
+    @classmethod
+    def _at_least_one(cls, origins: list[str]) -> list[str]:
+        if not origins:
+            raise fail("expected at least one origin, e.g. ['https://app.example.com'] (or ['*'])")
+        return origins
+
+    @field_validator("methods")
+    @classmethod
+    def _upper(cls, methods: list[str] | None) -> list[str] | None:
+        return [m.upper() for m in methods] or None if methods is not None else None
+
+    @model_validator(mode="after")
+    def _credentials_need_origins(self) -> CorsConfig:
+        if self.credentials and "*" in self.origins:
+            raise fail("credentials: browsers refuse credentials with origin '*': "
+                       "list the origins instead")
+        return self
+
+
+class RoutePolicies(Section):
+    """The policy keys of one route (a service, or a hand-written blueprint)."""
+
+    auth: Auth = Field("none", description="api_key: clients send X-API-Key")
+    rate_limit: RateLimit | None = Field(
+        None, description="per consumer (per client address without auth), e.g. '100/minute'")
+    cache: CacheConfig | None = None
+    cors: CorsConfig | None = None
+    allow_ips: list[Network] = []
+    deny_ips: list[Network] = []
+    max_body_bytes: int | None = Field(None, ge=0, description="larger bodies get 413")
+
+    def describe(self) -> str:
+        """A one-line summary of the policies, for ``gateway check``."""
+        parts = []
+        if self.auth != "none":
+            parts.append(self.auth)
+        if self.rate_limit:
+            parts.append(f"quota {self.rate_limit}")
+        if self.cache:
+            parts.append(f"cache {self.cache.ttl:g}s")
+        breaker = getattr(self, "circuit_breaker", None)
+        if breaker:
+            parts.append(f"breaker {breaker.failures}/{breaker.reset_after:g}s")
+        if self.cors:
+            parts.append("cors")
+        if self.allow_ips or self.deny_ips:
+            parts.append("ip rules")
+        if self.max_body_bytes is not None:
+            parts.append(f"body<={self.max_body_bytes}")
+        return ", ".join(parts)
+
+    def keeps_state(self) -> bool:
+        """Quotas, caches and breakers keep state that workers may need to share."""
+        return bool(self.rate_limit or self.cache or getattr(self, "circuit_breaker", None))

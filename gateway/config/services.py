@@ -1,0 +1,103 @@
+"""``services:``: the backends the gateway fronts, one section each.
+
+A service is a base URL (or a list of them, balanced round-robin) mounted at
+a path prefix, plus how to reach it (timeouts, retries) and its policies.
+``users: http://127.0.0.1:9001`` is shorthand for ``users: {upstream: ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from .policies import BreakerConfig, RoutePolicies
+from .types import (ALL_METHODS, Method, Section, Seconds, TargetUrl, _method, _target_url, fail,
+                    kind_of, one_or_many, one_or_many_schema)
+
+DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_RETRIES = 2
+
+
+class Timeout(Section):
+    """Seconds to connect and to wait for the answer; a bare number sets ``read``."""
+
+    connect: Seconds = DEFAULT_CONNECT_TIMEOUT
+    read: Seconds = DEFAULT_READ_TIMEOUT
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _number(cls, value: Any, handler):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = {"connect": min(float(value), DEFAULT_CONNECT_TIMEOUT), "read": value}
+        elif not isinstance(value, (dict, Timeout)):
+            raise fail(f"expected {{connect: seconds, read: seconds}} or a number of seconds, "
+                       f"got {kind_of(value)}")
+        return handler(value)
+
+
+class ServiceConfig(RoutePolicies):
+    """One backend service, mounted at ``prefix`` (default ``/<name>``)."""
+
+    upstream: Annotated[list[TargetUrl], one_or_many_schema({"type": "string", "format": "uri"})] = \
+        Field(description="the backend's base URL, e.g. http://127.0.0.1:9001, or a list of them")
+    #: set to ``/<name>`` when not given (see GatewayConfig)
+    prefix: str | None = Field(None, description="the path prefix; default '/<name>'")
+    strip_prefix: bool = False
+    methods: Annotated[list[Method], one_or_many_schema({"enum": list(ALL_METHODS)})] = \
+        list(ALL_METHODS)
+    timeout: Timeout = Timeout()
+    retries: int = Field(DEFAULT_RETRIES, ge=0, le=10,
+                         description="extra attempts for idempotent methods on connection failures")
+    preserve_host: bool = False
+    circuit_breaker: BreakerConfig | None = None
+
+    _name: str = PrivateAttr("")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _shorthand(cls, value: Any, handler):
+        if isinstance(value, str):  # `users: http://127.0.0.1:9001`
+            value = {"upstream": value}
+        elif value is None or isinstance(value, (list, int, float, bool)):
+            raise fail(f"expected a mapping with at least 'upstream', got {kind_of(value)}")
+        return handler(value)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        schema = handler(core_schema)
+        return {"anyOf": [{"type": "string", "format": "uri",
+                           "description": "shorthand for {upstream: URL}"}, schema]}
+
+    @field_validator("upstream", mode="wrap")
+    @classmethod
+    def _one_upstream(cls, value: Any, handler):
+        urls = one_or_many(value, handler, _target_url)
+        if not urls:
+            raise fail("expected at least one URL")
+        return urls
+
+    @field_validator("methods", mode="wrap")
+    @classmethod
+    def _one_method(cls, value: Any, handler):
+        return list(dict.fromkeys(one_or_many(value, handler, _method)))
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, prefix: str | None) -> str | None:
+        if prefix is None:
+            return None
+        if not prefix.startswith("/") or "//" in prefix or "?" in prefix or "#" in prefix:
+            raise fail(f"{prefix!r} is not a path prefix (expected e.g. '/users')")
+        if any(seg in (".", "..") for seg in prefix.split("/")):
+            raise fail(f"{prefix!r} must not contain '.' or '..' segments")
+        return prefix.rstrip("/") or "/"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def upstreams(self) -> tuple[str, ...]:
+        return tuple(self.upstream)

@@ -1,0 +1,19 @@
+"""The gateway's own endpoints: ``/healthz``, ``/readyz``, ``/metrics``.
+
+Each is a small blueprint registered by :func:`register`; their paths are
+reserved (gateway/config/checks.py), so no service or blueprint can take them.
+Later ones (docs, status) go here too.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import health, metrics
+
+BLUEPRINTS = (health.bp, metrics.bp)
+
+
+def register(app: Flask) -> None:
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp)

@@ -1,0 +1,34 @@
+"""``/metrics``: Prometheus text format, served to the addresses in ``metrics_allow_ips``.
+
+Under gunicorn every worker writes its metrics to files in
+``PROMETHEUS_MULTIPROC_DIR`` and a scrape adds them up, whichever worker
+answers it. Without that variable (``flask run``, tests) the process's own
+registry is served.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import multiprocess
+
+from ..errors import GatewayError
+from ..policies.iprules import address_in
+
+bp = Blueprint("gateway_metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    allowed = current_app.extensions["gateway"].config.metrics_allow_ips
+    if not address_in(request.remote_addr, allowed):
+        raise GatewayError(403, "forbidden", "/metrics is served only to the addresses in "
+                           "metrics_allow_ips")
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    # CONTENT_TYPE_LATEST already names its charset: pass it whole, not as a mimetype
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,103 @@
+"""Routes: one generated Blueprint per service, and the hand-written ones.
+
+Each service becomes its own Blueprint mounted at its prefix, with one view
+(:class:`~.proxy.ServiceProxy`) for the prefix itself and everything below
+it. werkzeug's router then does what nginx's ``location`` matching does: the
+longest prefix wins, and a method the service does not allow gets a 405.
+Hand-written blueprints were imported while the config was validated; here
+they are only registered.
+
+- :mod:`.proxy`: the view that forwards one request and streams the answer.
+- :mod:`.paths`: the raw request target and the traversal check.
+- :mod:`.headers`: which headers cross the gateway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask
+from werkzeug.routing import PathConverter
+
+from ..config import GatewayConfig, RoutePolicies, ServiceConfig
+from ..config.checks import blueprint_rules
+from ..transport import Upstream
+from .proxy import ServiceProxy
+
+
+@dataclass
+class Route:
+    """What the policies need to know about one blueprint."""
+
+    name: str
+    policies: RoutePolicies
+    methods: tuple[str, ...]
+    blueprint: Blueprint
+
+
+class RestOfPath(PathConverter):
+    """Everything after the prefix, empty segments included.
+
+    werkzeug's ``path`` will not start with ``/``, so ``/users//host`` would
+    fall through to a 404; matching it lets the proxy refuse it by name (400).
+    """
+
+    regex = ".*?"
+    part_isolating = False
+
+
+def service_blueprint(service: ServiceConfig, upstream: Upstream,
+                      trusted_proxies: int) -> Blueprint:
+    view = ServiceProxy(service, upstream, trusted_proxies)
+    prefix = "" if service.prefix == "/" else service.prefix
+    bp = Blueprint(service.name, __name__, url_prefix=prefix or None)
+    methods = list(service.methods)
+    if service.cors and "OPTIONS" not in methods:
+        # CORS preflights must reach the gateway's policy chain; the view
+        # itself still answers 405 to any other OPTIONS request
+        methods.append("OPTIONS")
+    for rule in ("/", "/<rest:subpath>"):
+        # OPTIONS goes to the upstream like any method, not Flask's automatic answer
+        bp.add_url_rule(rule, "proxy", view, methods=methods, provide_automatic_options=False)
+    if prefix:
+        bp.add_url_rule("", "proxy_root", view, methods=methods, provide_automatic_options=False)
+    return bp
+
+
+def register_routes(app: Flask, config: GatewayConfig,
+                    upstreams: dict[str, Upstream]) -> list[Route]:
+    """Register every service and hand-written blueprint; describe them for the policies."""
+    app.url_map.converters["rest"] = RestOfPath
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    routes = []
+    for name, service in config.services.items():
+        bp = service_blueprint(service, upstreams[name], config.trusted_proxies)
+        app.register_blueprint(bp)
+        routes.append(Route(name, service, tuple(service.methods), bp))
+    for entry in config.blueprints:
+        bp = entry.loaded
+        app.register_blueprint(bp)
+        methods = sorted({m for rule in app.url_map.iter_rules()
+                          if rule.endpoint.startswith(bp.name + ".") for m in rule.methods or ()})
+        routes.append(Route(bp.name, entry, tuple(methods), bp))
+    return routes
+
+
+def route_table(config: GatewayConfig) -> list[tuple[str, str, str, str, str]]:
+    """(path, route, methods, upstream, policies) for every route, as routing decides:
+    services longest prefix first, then each hand-written blueprint's rules."""
+    rows = []
+    for service in sorted(config.services.values(), key=lambda s: (-len(s.prefix or ""), s.prefix)):
+        upstream = ", ".join(service.upstream)
+        if service.strip_prefix:
+            upstream += " (prefix stripped)"
+        rows.append((service.prefix or "/", service.name, ",".join(service.methods), upstream,
+                     service.describe() or "-"))
+    for entry in config.blueprints:
+        bp = entry.loaded
+        for rule in blueprint_rules(bp):
+            methods = ",".join(sorted(m for m in rule.methods or () if m not in ("HEAD", "OPTIONS")))
+            rows.append((rule.rule, bp.name, methods, f"(blueprint {entry.blueprint})",
+                         entry.describe() or "-"))
+    return rows

@@ -1,0 +1,108 @@
+"""What the gateway knows about the request in hand, in one typed object.
+
+Every part that learns something about a request (routing, the API key, the
+cache, the transport) writes it on the one :class:`RequestState`, and every
+part that reports on a request (the access log, metrics, later traces) reads
+it from there, so they can never disagree. It lives on ``flask.g`` and is
+created before anything else runs (:func:`init_app`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, request
+from flask.globals import request_ctx
+from werkzeug.exceptions import MethodNotAllowed
+
+from .telemetry.requestid import HEADER as REQUEST_ID_HEADER
+from .telemetry.requestid import incoming_or_new
+from .transport import Exchange
+
+
+@dataclass(slots=True)
+class RequestState:
+    """One request, as the gateway saw it."""
+
+    request_id: str
+    #: ``time.perf_counter()`` when the gateway took the request
+    started: float
+    #: the service or hand-written blueprint the request belongs to; None for
+    #: the gateway's own endpoints and for paths no route matches
+    route: str | None = None
+    #: the consumer whose API key was accepted
+    consumer: str | None = None
+    #: the upstream target of the last upstream call, and the time all calls took
+    upstream: str | None = None
+    upstream_ms: float | None = None
+    #: the kind of upstream failure (connect, timeout, reset, tls, circuit_open)
+    upstream_error: str | None = None
+    #: HIT, MISS or BYPASS when the route has a cache
+    cache_status: str | None = None
+    cache_key: str | None = None
+    cors_preflight: bool = False
+    quota_storage_failed: bool = False
+
+
+def current() -> RequestState:
+    """The state of the request in hand."""
+    return g._gateway_state
+
+
+class RequestExchange(Exchange):
+    """What every upstream call of the request carries (request id, consumer)
+    and where it reports (the request's state). Shared by all services."""
+
+    def headers(self) -> dict[str, str]:
+        state = g._gateway_state
+        if state.consumer:
+            return {REQUEST_ID_HEADER: state.request_id, "X-Consumer": state.consumer}
+        return {REQUEST_ID_HEADER: state.request_id}
+
+    def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
+        state = g._gateway_state
+        if target:
+            state.upstream = target
+        state.upstream_ms = (state.upstream_ms or 0.0) + elapsed_ms
+        if error is not None:
+            state.upstream_error = error
+
+
+def init_app(app: Flask, route_names: set[str]) -> None:
+    """Create each request's state first, and return its id on every response.
+
+    :param route_names: the services and hand-written blueprints; requests to
+        anything else (the gateway's own endpoints) have no route.
+    """
+    @app.before_request
+    def create_request_state() -> None:
+        state = RequestState(request_id=incoming_or_new(request.environ.get("HTTP_X_REQUEST_ID")),
+                             started=time.perf_counter())
+        blueprint = request.blueprint
+        if blueprint is None and isinstance(request.routing_exception, MethodNotAllowed):
+            blueprint = _blueprint_allowing_other_methods()
+        if blueprint in route_names:
+            state.route = blueprint
+        g._gateway_state = state
+
+    @app.after_request
+    def return_request_id(response: Response) -> Response:
+        state = g.get("_gateway_state")
+        response.headers[REQUEST_ID_HEADER] = state.request_id if state else incoming_or_new(None)
+        return response
+
+
+def _blueprint_allowing_other_methods() -> str | None:
+    """A 405's route: the blueprint whose rule matched the path for other methods."""
+    exc = request.routing_exception
+    methods = getattr(exc, "valid_methods", None) or []
+    adapter = request_ctx.url_adapter
+    if not methods or adapter is None:
+        return None
+    try:
+        rule, _ = adapter.match(method=methods[0], return_rule=True)
+    except Exception:  # any routing outcome: no route to name
+        return None
+    endpoint = rule.endpoint
+    return endpoint.rpartition(".")[0] or None

@@ -1,0 +1,114 @@
+"""The upstream's answer body on its way to the client, and who watches it.
+
+:class:`UpstreamBody` is handed to the WSGI server as the response iterable:
+each ``read1`` returns what has arrived (a server-sent event, one JSON line)
+instead of waiting for a full buffer. Whatever needs to see the body (the
+response cache records it, the access log and metrics time it, later
+transformation and tracing) subscribes a :class:`BodyObserver` instead of
+being written into the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.response import BaseHTTPResponse
+
+from .errors import UpstreamError, translate
+
+READ_CHUNK = 64 * 1024
+
+
+class BodyObserver:
+    """Watches one streamed body; override what you need."""
+
+    #: set to False by observers that do not look at the bytes (cheaper loop)
+    wants_chunks = True
+
+    def on_chunk(self, chunk: bytes) -> None:
+        """A piece of the body, just before it goes to the client."""
+
+    def on_complete(self) -> None:
+        """The whole body was read, before the WSGI server ends the response."""
+
+    def on_close(self, body: UpstreamBody) -> None:
+        """The exchange is over: finished, failed, or the client went away."""
+
+
+class UpstreamBody:
+    """The upstream response body as a WSGI iterable, streamed chunk by chunk.
+
+    ``close`` (called by the WSGI server, also when the client goes away)
+    returns the connection to the pool if the body was read to the end, and
+    closes it otherwise.
+    """
+
+    def __init__(self, response: BaseHTTPResponse):
+        self.response = response
+        self.bytes_sent = 0
+        self.complete = False
+        self.closed = False
+        self.error: UpstreamError | None = None
+        self.observers: list[BodyObserver] = []
+        self._chunk_observers: list[BodyObserver] = []
+
+    def subscribe(self, observer: BodyObserver) -> None:
+        self.observers.append(observer)
+        if observer.wants_chunks:
+            self._chunk_observers.append(observer)
+
+    def __iter__(self):
+        response = self.response
+        watchers = self._chunk_observers
+        try:
+            # length_remaining is None for chunked/close-delimited bodies
+            while response.length_remaining != 0:
+                chunk = response.read1(READ_CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                self.bytes_sent += len(chunk)
+                for observer in watchers:
+                    observer.on_chunk(chunk)
+                yield chunk
+            self.complete = True
+            for observer in self.observers:
+                observer.on_complete()
+        except (Urllib3Error, OSError) as exc:
+            # The status line is already out: the only honest signal left is to
+            # cut the body short, so the WSGI server aborts the client connection.
+            self.error = translate(exc, "")
+            raise
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if not self.complete and self.response.length_remaining != 0:
+            self.response.close()  # unread bytes: the connection cannot be reused
+        self.response.release_conn()
+        for observer in self.observers:
+            observer.on_close(self)
+
+
+class _WhenSent(BodyObserver):
+    wants_chunks = False
+
+    def __init__(self, callback: Callable[[int, UpstreamError | None], None]):
+        self.callback = callback
+
+    def on_close(self, body: UpstreamBody) -> None:
+        self.callback(body.bytes_sent, body.error)
+
+
+def when_sent(response, callback: Callable[[int, UpstreamError | None], None]) -> None:
+    """Call ``callback(bytes_sent, error)`` once the response body has gone out.
+
+    For a streamed upstream body that is when the WSGI server closes it; for
+    anything else, when werkzeug closes the response.
+    """
+    body = response.response
+    if isinstance(body, UpstreamBody):
+        body.subscribe(_WhenSent(callback))
+    else:
+        response.call_on_close(lambda: callback(response.content_length or 0, None))

@@ -1,0 +1,221 @@
+"""One service's targets: pools, round-robin, failover, breakers, timeouts.
+
+One :class:`Upstream` per service owns a ``requests.Session`` whose
+:class:`~.pools.ProxyAdapter` holds one urllib3 pool per target. Every call
+to the service, whether the proxy forwarding a request (:meth:`Upstream.send`)
+or a hand-written blueprint asking for JSON (:meth:`Upstream.call`), goes
+through the same :meth:`Upstream.send`: pick a target whose circuit is
+closed, ``urlopen`` on its pool, fail over where that is safe, and tell the
+request's :class:`Exchange` what happened.
+
+Per request the gateway drives the pool's ``urlopen`` directly: requests'
+per-call pipeline (cookie jar, URL re-parsing, hooks, content decoding) costs
+more than it gives a proxy, and it would re-encode the path and decompress
+bodies, which a proxy must never do. :meth:`Upstream.call` uses requests to
+prepare the request and build the :class:`requests.Response`, nothing more.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import requests
+from urllib3 import HTTPConnectionPool
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import Timeout
+
+from ..config import ServiceConfig
+from .errors import UpstreamError, before_sending, translate
+from .pools import ProxyAdapter
+
+#: Connections kept per target and worker. gthread runs GATEWAY_THREADS
+#: requests at once per worker, so a pool this size never discards connections.
+DEFAULT_POOL_SIZE = 128
+#: How long a target that refused or timed out a connection is passed over
+#: while others are healthy (nginx's ``fail_timeout`` default).
+FAIL_TIMEOUT = 10.0
+#: Methods safe to send twice (RFC 9110 §9.2.2): only these are retried.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+
+
+class Exchange:
+    """What every upstream call of a request carries and reports.
+
+    The default carries and reports nothing; the gateway's (in
+    gateway/state.py) adds ``X-Request-ID`` and ``X-Consumer`` and writes the
+    target, time and failure onto the request's state.
+    """
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class Target:
+    """One upstream base URL and its connection pool."""
+
+    url: str
+    pool: HTTPConnectionPool
+    base_path: str
+    host_header: str
+    failed_until: float = field(default=0.0)
+    #: a CircuitBreaker when the service has one (gateway/policies/breaker.py)
+    breaker: Any = None
+
+    def mark_failed(self) -> None:
+        self.failed_until = time.monotonic() + FAIL_TIMEOUT
+
+    @property
+    def healthy(self) -> bool:
+        return self.failed_until <= time.monotonic()
+
+
+class Upstream:
+    """A service's targets, balanced round-robin, with retries across them."""
+
+    def __init__(self, service: ServiceConfig, pool_size: int = DEFAULT_POOL_SIZE,
+                 breaker_factory: Callable[[str], Any] | None = None,
+                 exchange: Exchange | None = None):
+        """
+        :param breaker_factory: ``f(target_url) -> CircuitBreaker``, when the
+            service has ``circuit_breaker`` configured.
+        :param exchange: what each call carries and reports (request id, timings).
+        """
+        self.service = service
+        self.exchange = exchange or Exchange()
+        self.session = requests.Session()
+        self.adapter = ProxyAdapter(pool_connections=len(service.upstream) or 1,
+                                    pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
+        self.timeout = Timeout(connect=service.timeout.connect, read=service.timeout.read)
+        self.targets = [self._target(url) for url in service.upstream]
+        if breaker_factory is not None:
+            for target in self.targets:
+                target.breaker = breaker_factory(target.url)
+        self._turn = itertools.count()
+
+    def _target(self, url: str) -> Target:
+        # the Session's own TLS settings (certifi bundle, verify) pick the pool
+        prepared = requests.Request("GET", url).prepare()
+        pool = self.adapter.get_connection_with_tls_context(
+            prepared, verify=self.session.verify, cert=self.session.cert)
+        parts = requests.utils.urlparse(url)
+        return Target(url=url, pool=pool, base_path=parts.path.rstrip("/"),
+                      host_header=parts.netloc)
+
+    def pick(self, exclude: Iterable[Target] = ()) -> tuple[Target, bool]:
+        """The next target in turn, passing over ones that just failed or whose
+        circuit is open.
+
+        :returns: the target, and whether its breaker wants the outcome written back.
+        :raises UpstreamError: 503 ``upstream_unavailable`` when every circuit is open.
+        """
+        start = next(self._turn)
+        count = len(self.targets)
+        if count == 1 and self.targets[0].breaker is None:
+            return self.targets[0], False
+        order = [self.targets[(start + i) % count] for i in range(count)]
+        candidates = [t for t in order if t not in exclude] or order
+        # healthy targets first; ones that just refused a connection only as a last resort
+        candidates.sort(key=lambda t: not t.healthy)
+        wait = None
+        for target in candidates:
+            if target.breaker is None:
+                return target, False
+            # allow() may claim the one half-open probe: ask only the target we would use
+            blocked, dirty = target.breaker.allow()
+            if not blocked:
+                return target, dirty
+            wait = blocked if wait is None else min(wait, blocked)
+        retry_after = str(max(1, math.ceil(wait or 1)))
+        raise UpstreamError(503, "upstream_unavailable",
+                            f"the {self.service.name} service is failing; its circuit is open",
+                            "circuit_open", "", headers={"Retry-After": retry_after})
+
+    def send(self, method: str, target_path: str, headers: dict[str, str],
+             body: Any = None, chunked: bool = False,
+             can_retry: bool = True) -> tuple[BaseHTTPResponse, Target]:
+        """Send one request, failing over to other targets where that is safe.
+
+        :param target_path: raw ``/path?query`` relative to the target's base URL.
+        :param headers: sent as given, plus the exchange's (request id, consumer).
+        :param can_retry: the body (if any) has not been read yet and may be re-sent.
+        :returns: the response with its body unread, and the target that gave it.
+        :raises UpstreamError: every attempt failed, or every circuit is open.
+        """
+        headers.update(self.exchange.headers())
+        attempts = 1 + (self.service.retries if method in IDEMPOTENT else 0)
+        tried: list[Target] = []
+        started = time.perf_counter()
+        while True:
+            try:
+                target, dirty = self.pick(exclude=tried)
+            except UpstreamError as error:
+                self.exchange.record("", _ms_since(started), error.kind)
+                raise
+            tried.append(target)
+            try:
+                request_target = target.base_path + target_path
+                response = target.pool.urlopen(
+                    method, request_target, request_target=request_target,
+                    body=body, headers=headers, chunked=chunked, retries=False,
+                    redirect=False, assert_same_host=False, timeout=self.timeout,
+                    preload_content=False, decode_content=False)
+            except Urllib3Error as exc:
+                error = translate(exc, target.url)
+                if target.breaker is not None:
+                    target.breaker.record(False, dirty)
+                if before_sending(exc):
+                    target.mark_failed()
+                retryable = before_sending(exc) or (can_retry and error.kind == "reset")
+                if len(tried) >= attempts or not retryable:
+                    self.exchange.record(target.url, _ms_since(started), error.kind)
+                    raise error from None
+            else:
+                if target.breaker is not None:
+                    target.breaker.record(response.status < 500, dirty)
+                self.exchange.record(target.url, _ms_since(started), None)
+                return response, target
+
+    def call(self, method: str, path: str, *, params: Any = None, json: Any = None,
+             data: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
+        """A request to this service whose answer is read whole, for hand-written blueprints.
+
+        The same path as the proxy (:meth:`send`): failover, retries, breakers,
+        the request id and consumer forwarded, timings on the request's state.
+        ``path`` is relative to the upstream's base URL; ``params``, ``json``
+        and ``data`` are encoded as :func:`requests.request` does.
+
+        :raises UpstreamError: the service could not be reached, or broke off its answer.
+        """
+        prepared = requests.Request(method, "http://upstream" + path, params=params, json=json,
+                                    data=data, headers=headers).prepare()
+        raw, target = self.send(method, prepared.path_url, dict(prepared.headers), prepared.body,
+                                chunked=False, can_retry=True)
+        prepared.url = target.url + prepared.path_url
+        response = self.adapter.build_response(prepared, raw)
+        try:
+            response.content  # read it all now: the connection goes back to the pool
+        except requests.RequestException as exc:
+            raw.close()
+            cause = exc.__context__ if isinstance(exc.__context__, Urllib3Error) else exc
+            raise translate(cause, target.url) from None
+        finally:
+            raw.release_conn()
+        return response
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
