@@ -1,12 +1,12 @@
 """gunicorn settings for the gateway: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-Worker class: ``gthread``. A gateway spends its time waiting on upstreams, so
-what matters is how many calls a worker keeps in flight, not CPU: each gthread
-worker runs GATEWAY_THREADS requests at once (the default 128 × one worker per
-core keeps hundreds of slow upstream calls in flight: the suite holds 200 open
-through two workers; sync workers would hold two),
-needs no monkey-patching (unlike gevent), and idle keep-alive connections wait
-in the poller instead of holding a thread. The measured figures are in the README.
+Worker class: gthread (gateway/workers.py). A gateway spends its time waiting
+on upstreams, so what matters is how many calls a worker keeps in flight, not
+CPU: each worker runs GATEWAY_THREADS requests at once (the default 128 × one
+worker per core keeps hundreds of slow upstream calls in flight: the suite
+holds 200 open through two workers; sync workers would hold two), needs no
+monkey-patching (unlike gevent), and idle keep-alive connections wait in the
+poller instead of holding a thread. The measured figures are in the README.
 
 Environment: GATEWAY_BIND (default 127.0.0.1:8000), GATEWAY_WORKERS (default:
 one per core), GATEWAY_THREADS (default 128; the app sizes its connection pools
@@ -17,14 +17,15 @@ import os
 
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GATEWAY_WORKERS") or os.cpu_count() or 2)
-worker_class = "gthread"
+# gthread that accepts a connection only while a thread is free, so a burst
+# spreads over the workers (see gateway/workers.py)
+worker_class = "gateway.workers.GatewayThreadWorker"
 threads = int(os.environ.get("GATEWAY_THREADS") or 128)
 # the app reads this to size each service's connection pool to `threads`
 os.environ["GATEWAY_THREADS"] = str(threads)
-# A gthread worker accepts up to worker_connections (default 1000) and queues
-# what its threads cannot run, while a sibling may sit idle: accepting only as
-# many as it has threads leaves the rest of a burst to the other workers.
-worker_connections = threads
+# connections per worker, busy and idle: room for 1000 idle keep-alive
+# connections (nginx keeps its upstream connections to the gateway open)
+worker_connections = threads + 1000
 
 # a worker that stops heart-beating for this long is replaced; gthread beats
 # from its main loop, so slow upstream calls do not count against it
@@ -55,10 +56,21 @@ control_socket_disable = True
 # imports prometheus_client, so here, in the master.
 _OWN_METRICS_DIR = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import atexit
+    import shutil
     import tempfile
 
     _OWN_METRICS_DIR = tempfile.mkdtemp(prefix="gateway-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_METRICS_DIR
+    _MASTER_PID = os.getpid()
+
+    def _remove_own_metrics_dir() -> None:
+        # however the master ends (a refused config included); forked workers
+        # inherit this hook and must leave the directory alone
+        if os.getpid() == _MASTER_PID:
+            shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
+
+    atexit.register(_remove_own_metrics_dir)
 
 
 def on_starting(server):
@@ -84,14 +96,6 @@ def on_starting(server):
     for name in os.listdir(metrics_dir):
         if name.endswith(".db"):
             os.remove(os.path.join(metrics_dir, name))
-
-
-def on_exit(server):
-    """Remove the metrics directory if this config made it."""
-    if _OWN_METRICS_DIR:
-        import shutil
-
-        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
 
 
 def child_exit(server, worker):

@@ -2,6 +2,13 @@
 
 ``GET /shop/users/<id>/orders`` returns a user together with their orders,
 fetched from the users and orders services.
+
+A hand-written endpoint calls services directly (``Upstream.call``), not
+through their routes, so the services' own policies do not apply to it: the
+blueprint gets policies of its own in the config, exactly as a service does.
+examples/gateway.yaml gives this one ``auth: api_key`` (the orders it shows
+need a key at ``/orders`` too) and a quota; the consumer's name goes upstream
+as ``X-Consumer`` with every call, like the request id.
 """
 
 from __future__ import annotations

@@ -1,11 +1,16 @@
 """``make run``: the example backends, and the gateway in front of them under gunicorn.
 
-Backends listen on 9001-9003, the gateway on $GATEWAY_BIND (default
-127.0.0.1:8080). Ctrl-C stops everything.
+Backends listen on $USERS_PORT, $ORDERS_PORT and $PRODUCTS_PORT (default
+9001-9003), the gateway on $GATEWAY_BIND (default 127.0.0.1:8080). The
+example keeps its state in memory (``storage: memory://``), which is exact in
+one process, so the demo runs one gunicorn worker: every quota and cache then
+behaves as documented. (Several workers share state through Redis.) Only the
+gateway's JSON access lines reach the terminal. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -21,8 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def serve_backends() -> list:
+    # the backends' own request lines would be mixed into the gateway's JSON lines
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     servers = []
-    for name, (factory, port) in SERVICES.items():
+    for name, (factory, default_port) in SERVICES.items():
+        port = int(os.environ.get(f"{name.upper()}_PORT") or default_port)
         server = make_server("127.0.0.1", port, factory(), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True, name=name).start()
         servers.append(server)
@@ -32,8 +40,9 @@ def serve_backends() -> list:
 
 def main() -> int:
     bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8080")
-    env = dict(os.environ, GATEWAY_CONFIG=os.environ.get(
-        "GATEWAY_CONFIG", str(ROOT / "examples" / "gateway.yaml")))
+    env = dict(os.environ, GATEWAY_WORKERS=os.environ.get("GATEWAY_WORKERS", "1"),
+               GATEWAY_CONFIG=os.environ.get(
+                   "GATEWAY_CONFIG", str(ROOT / "examples" / "gateway.yaml")))
     servers = serve_backends()
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "-b", bind,
@@ -41,7 +50,7 @@ def main() -> int:
     print(f"\ngateway at http://{bind}  (config: {env['GATEWAY_CONFIG']})\n"
           f"  curl http://{bind}/users/1\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/orders\n"
-          f"  curl http://{bind}/shop/users/1/orders\n"
+          f"  curl -H 'X-API-Key: demo-key' http://{bind}/shop/users/1/orders\n"
           f"  curl http://{bind}/readyz\n"
           "Ctrl-C stops it all.\n", flush=True)
     try:

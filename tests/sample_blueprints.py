@@ -22,3 +22,15 @@ reserved = Blueprint("reserved", __name__)
 @reserved.get("/metrics")
 def fake_metrics():
     return "not the gateway's"
+
+
+#: a blueprint that calls a service through the gateway's one upstream path
+calls = Blueprint("calls", __name__, url_prefix="/calls")
+
+
+@calls.get("/echo")
+def call_echo():
+    from flask import current_app, request
+    users = current_app.extensions["gateway"].upstreams["users"]
+    answer = users.call("GET", "/users/echo", params={"q": request.args.get("q", "")})
+    return jsonify(status=answer.status_code, upstream=answer.json())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import threading
 import time
@@ -34,7 +35,8 @@ def test_example_config_under_gunicorn(gunicorn_gateway, shop):
         created = client.post(gw.url + "/orders", json={"user_id": 1, "product_id": 1}, headers=key)
         assert created.status_code == 201
         assert client.get(gw.url + "/products").json()[0]["name"] == "Keyboard"
-        combined = client.get(gw.url + "/shop/users/1/orders").json()
+        assert client.get(gw.url + "/shop/users/1/orders").status_code == 401
+        combined = client.get(gw.url + "/shop/users/1/orders", headers=key).json()
         assert combined["user"]["name"] == "Ada" and len(combined["orders"]) == 2
         assert client.put(gw.url + "/orders/1", json={}, headers=key).status_code == 405
         assert client.get(gw.url + "/products/1").headers["X-Cache-Status"] == "MISS"
@@ -43,8 +45,8 @@ def test_example_config_under_gunicorn(gunicorn_gateway, shop):
         missing = client.get(gw.url + "/users/99")
         assert missing.status_code == 404  # the upstream's own 404 passes through
     # one JSON line per request on stdout, nothing from gunicorn's access log
-    lines = gw.access_lines(10)  # the ten requests above
-    assert len(lines) == 10
+    lines = gw.access_lines(11)  # the eleven requests above
+    assert len(lines) == 11
     assert sorted(l["path"] for l in lines if l["service"] == "users") == [
         "/users/1", "/users/1", "/users/99"]
 
@@ -132,3 +134,42 @@ def test_flask_run_reports_a_config_error_in_a_few_lines(tmp_path):
     assert "services.users.upstream: 'htp://x' is not an http(s) URL" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) <= 5, result.stderr
+
+
+def test_clients_keep_their_connection_between_requests(gunicorn_gateway, upstream):
+    """nginx keeps its connections to the gateway open: so must gunicorn."""
+    import http.client
+    gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=2, threads=None)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    try:
+        conn.request("GET", "/users/1")
+        first = conn.getresponse()
+        first.read()
+        sock = conn.sock
+        assert first.getheader("Connection") != "close"
+        conn.request("GET", "/users/2")
+        second = conn.getresponse()
+        second.read()
+        assert second.status == 200 and conn.sock is sock  # the same connection served both
+    finally:
+        conn.close()
+    assert "No keepalived connections" not in gw.log()
+
+
+def test_gunicorn_leaves_no_metrics_directory_behind(gunicorn_gateway, upstream, tmp_path,
+                                                     monkeypatch):
+    import glob
+    import tempfile
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    pattern = os.path.join(tempfile.gettempdir(), "gateway-metrics-*")
+    before = set(glob.glob(pattern))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  users:\n    upstream: htp://x\n")
+    with pytest.raises(RuntimeError):
+        gunicorn_gateway(str(bad), workers=1)
+    gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=2)
+    assert requests.get(gw.url + "/users/1", timeout=10).status_code == 200
+    assert set(glob.glob(pattern)) - before, "a running gateway keeps its metrics directory"
+    gw.process.terminate()
+    gw.process.wait(timeout=20)
+    assert set(glob.glob(pattern)) == before
