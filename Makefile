@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,14 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(PY) -m examples.run
 
-test: $(STAMP)
+test: lint
 	PY=$(PY) scripts/ensure-redis
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# ruff and mypy, configured in ruff.toml and setup.cfg [mypy]
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

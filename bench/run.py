@@ -25,11 +25,10 @@ from tests.conftest import free_port, wait_for_port  # noqa: E402
 
 
 def gunicorn(app: str, port: int, env: dict, workers: int, threads: int,
-             worker_class: str = "gthread",
              conf: str = "gunicorn.conf.py") -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-           "--threads", str(threads), "-k", worker_class, app]
-    cmd[3:3] = ["-c", str(ROOT / conf)]
+    """Every contender under the same gunicorn settings and worker class (the gateway's)."""
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf), "-b", f"127.0.0.1:{port}",
+           "-w", str(workers), "--threads", str(threads), app]
     process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port, process)

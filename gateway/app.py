@@ -10,14 +10,16 @@ route's policy chain (gateway/policies), and one
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import endpoints, state
 from .config import ConfigError, GatewayConfig, load_config, parse_config
+from .config.checks import route_names
 from .errors import register_error_handlers
 from .policies import build as policies
 from .policies.build import breaker_factory
@@ -65,8 +67,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app)
     metrics.init_app(app)
-    routes_names = {*config.services, *(b.loaded.name for b in config.blueprints)}
-    state.init_app(app, routes_names)
+    state.init_app(app, set(route_names(config)))
     register_error_handlers(app)
     endpoints.register(app)
     routes = register_routes(app, config, upstreams)

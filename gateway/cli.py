@@ -45,7 +45,7 @@ def check(path: str | None) -> None:
     rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES"), *route_table(config)]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     click.echo(f"{config.source}: OK, {len(config.services)} service(s), "
                f"{len(config.blueprints)} blueprint(s)")
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import redis
 from limits.errors import StorageError
-from limits.storage import RedisStorage
+from limits.storage import RedisStorage, storage_from_string
 from limits.storage import Storage as LimitsStorage
-from limits.storage import storage_from_string
 
 #: A gateway must not hang on its store: fail fast and apply on_storage_error.
 REDIS_TIMEOUT = 0.5
@@ -36,12 +35,14 @@ def storage_options(uri: str) -> dict:
 
 def redis_client(storage: LimitsStorage) -> redis.Redis | None:
     """The redis-py client inside a ``limits`` Redis storage; None for memory://."""
-    return storage.get_connection() if isinstance(storage, RedisStorage) else None
+    if isinstance(storage, RedisStorage):
+        return storage.get_connection()  # type: ignore[return-value]
+    return None
 
 
 def open_storage(uri: str) -> LimitsStorage:
     """The one ``limits`` storage for a URI; cache and breakers use its client."""
-    return storage_from_string(uri, **storage_options(uri))
+    return storage_from_string(uri, **storage_options(uri))  # type: ignore[return-value]
 
 
 def limiter_options(storage: LimitsStorage | None, uri: str) -> dict:

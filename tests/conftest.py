@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.telemetry import accesslog
-
 from gateway import create_app
+from gateway.telemetry import accesslog
 from tests.upstream import ServerThread, UpstreamApp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +166,7 @@ class GunicornGateway:
         import json
         deadline = time.monotonic() + timeout
         while True:
-            lines = [json.loads(l) for l in self.log().splitlines() if l.startswith("{")]
+            lines = [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
             if len(lines) >= count or time.monotonic() > deadline:
                 return lines
             time.sleep(0.05)

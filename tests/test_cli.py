@@ -129,3 +129,10 @@ def test_schema_prints_the_config_json_schema():
     assert schema["additionalProperties"] is False
     assert {"services", "consumers", "blueprints", "storage"} <= set(schema["properties"])
     assert schema["required"] == ["services"]
+
+
+def test_committed_schema_is_current():
+    """gateway.schema.json (what editors read) is what `gateway schema` prints today."""
+    result = run("schema")
+    assert (ROOT / "gateway.schema.json").read_text() == result.stdout, \
+        "run `gateway schema > gateway.schema.json` and commit it"

@@ -171,6 +171,7 @@ def test_plain_keys_are_hashed_at_load_and_counted():
 def test_schema_accepts_the_example_and_refuses_a_typo():
     import jsonschema
     import yaml
+
     from gateway.config import GatewayConfig
     schema = GatewayConfig.model_json_schema()
     example = yaml.safe_load((ROOT / "examples" / "gateway.yaml").read_text())

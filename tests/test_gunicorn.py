@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import threading
 import time
 
@@ -47,7 +47,7 @@ def test_example_config_under_gunicorn(gunicorn_gateway, shop):
     # one JSON line per request on stdout, nothing from gunicorn's access log
     lines = gw.access_lines(11)  # the eleven requests above
     assert len(lines) == 11
-    assert sorted(l["path"] for l in lines if l["service"] == "users") == [
+    assert sorted(e["path"] for e in lines if e["service"] == "users") == [
         "/users/1", "/users/1", "/users/99"]
 
 
@@ -173,3 +173,27 @@ def test_gunicorn_leaves_no_metrics_directory_behind(gunicorn_gateway, upstream,
     gw.process.terminate()
     gw.process.wait(timeout=20)
     assert set(glob.glob(pattern)) == before
+
+
+def test_a_burst_spreads_over_workers_with_keep_alive_on(gunicorn_gateway, upstream):
+    """Two workers × 8 threads, 16 slow calls at once: every one starts at once.
+
+    Plain gthread with room for keep-alive connections lets one worker accept
+    more than its threads and queue them (measured: 14 or 15 of 16 in three
+    rounds of four); the gateway's worker accepts only while a thread is free.
+    """
+    gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, threads=8)
+    for _ in range(2):
+        upstream.app.gate.clear()
+        calls = [threading.Thread(target=raw_request, args=(gw.port, "GET", "/slow/hold"))
+                 for _ in range(16)]
+        for t in calls:
+            t.start()
+        deadline = time.monotonic() + 5
+        while upstream.app.in_flight < 16 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        held = upstream.app.in_flight
+        upstream.app.gate.set()
+        for t in calls:
+            t.join(timeout=30)
+        assert held == 16, f"only {held} of 16 calls were started at once"

@@ -101,7 +101,7 @@ class RssWatcher:
 def test_one_gib_download_passes_with_flat_memory(gunicorn_gateway, upstream_process):
     gw = gunicorn_gateway({"services": {"files": upstream_process}}, workers=1)
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
-    conn.request("GET", "/files/bytes?size=%d" % GiB)  # warm the worker up first
+    conn.request("GET", f"/files/bytes?size={GiB}")  # warm the worker up first
     resp = conn.getresponse()
     (worker,) = worker_pids(gw.process.pid)
     watcher = RssWatcher(worker)

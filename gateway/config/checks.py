@@ -31,7 +31,8 @@ def route_names(config: GatewayConfig) -> list[str]:
 
 
 def _prefixes(config: GatewayConfig) -> list[str]:
-    problems, seen = [], {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}
     for name, service in config.services.items():
         where = f"services.{name}.prefix"
         if service.prefix in seen:
@@ -45,7 +46,8 @@ def _prefixes(config: GatewayConfig) -> list[str]:
 
 
 def _shared_keys(config: GatewayConfig) -> list[str]:
-    problems, owner = [], {}
+    problems: list[str] = []
+    owner: dict[str, str] = {}
     for name, consumer in config.consumers.items():
         for i, hashed in enumerate(consumer.keys):
             if hashed in owner and owner[hashed] != name:
@@ -61,7 +63,7 @@ def _blueprints(config: GatewayConfig) -> list[str]:
     for index, entry in enumerate(config.blueprints):
         where = f"blueprints[{index}]"
         bp, problem = import_blueprint(entry.blueprint)
-        if problem:
+        if bp is None:
             problems.append(f"{where}: {problem}")
             continue
         entry._loaded = bp

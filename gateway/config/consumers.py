@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator

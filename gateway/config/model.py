@@ -54,7 +54,7 @@ class GatewayConfig(Section):
     def _name_sections(self) -> GatewayConfig:
         """Sections keyed by name learn their name; a service's prefix defaults to it."""
         for name, service in list(self.services.items()):
-            if service.prefix is None:
+            if not service.prefix:
                 service = self.services[name] = service.model_copy(update={"prefix": f"/{name}"})
             service._name = name
         for name, consumer in self.consumers.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from .types import Auth, Network, Origin, RateLimit, Section, Seconds, fail
+from .types import Auth, Network, Origin, RateLimit, Seconds, Section, fail
 
 DEFAULT_CACHE_STATUSES = (200, 203, 204, 300, 301, 404, 410)
 DEFAULT_CACHE_MAX_BODY = 1024 * 1024
@@ -87,16 +87,13 @@ class RoutePolicies(Section):
 
     def describe(self) -> str:
         """A one-line summary of the policies, for ``gateway check``."""
-        parts = []
+        parts: list[str] = []
         if self.auth != "none":
             parts.append(self.auth)
         if self.rate_limit:
             parts.append(f"quota {self.rate_limit}")
         if self.cache:
             parts.append(f"cache {self.cache.ttl:g}s")
-        breaker = getattr(self, "circuit_breaker", None)
-        if breaker:
-            parts.append(f"breaker {breaker.failures}/{breaker.reset_after:g}s")
         if self.cors:
             parts.append("cors")
         if self.allow_ips or self.deny_ips:
@@ -107,4 +104,4 @@ class RoutePolicies(Section):
 
     def keeps_state(self) -> bool:
         """Quotas, caches and breakers keep state that workers may need to share."""
-        return bool(self.rate_limit or self.cache or getattr(self, "circuit_breaker", None))
+        return bool(self.rate_limit or self.cache)

@@ -12,8 +12,19 @@ from typing import Annotated, Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .policies import BreakerConfig, RoutePolicies
-from .types import (ALL_METHODS, Method, Section, Seconds, TargetUrl, _method, _target_url, fail,
-                    kind_of, one_or_many, one_or_many_schema)
+from .types import (
+    ALL_METHODS,
+    Method,
+    Seconds,
+    Section,
+    TargetUrl,
+    _method,
+    _target_url,
+    fail,
+    kind_of,
+    one_or_many,
+    one_or_many_schema,
+)
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_READ_TIMEOUT = 30.0
@@ -42,8 +53,8 @@ class ServiceConfig(RoutePolicies):
 
     upstream: Annotated[list[TargetUrl], one_or_many_schema({"type": "string", "format": "uri"})] = \
         Field(description="the backend's base URL, e.g. http://127.0.0.1:9001, or a list of them")
-    #: set to ``/<name>`` when not given (see GatewayConfig)
-    prefix: str | None = Field(None, description="the path prefix; default '/<name>'")
+    #: ``/<name>`` when not given (filled in by GatewayConfig, which knows the name)
+    prefix: str = Field("", description="the path prefix; default '/<name>'")
     strip_prefix: bool = False
     methods: Annotated[list[Method], one_or_many_schema({"enum": list(ALL_METHODS)})] = \
         list(ALL_METHODS)
@@ -85,9 +96,7 @@ class ServiceConfig(RoutePolicies):
 
     @field_validator("prefix")
     @classmethod
-    def _prefix(cls, prefix: str | None) -> str | None:
-        if prefix is None:
-            return None
+    def _prefix(cls, prefix: str) -> str:
         if not prefix.startswith("/") or "//" in prefix or "?" in prefix or "#" in prefix:
             raise fail(f"{prefix!r} is not a path prefix (expected e.g. '/users')")
         if any(seg in (".", "..") for seg in prefix.split("/")):
@@ -97,6 +106,16 @@ class ServiceConfig(RoutePolicies):
     @property
     def name(self) -> str:
         return self._name
+
+    def describe(self) -> str:
+        breaker = self.circuit_breaker
+        if breaker is None:
+            return super().describe()
+        own = f"breaker {breaker.failures}/{breaker.reset_after:g}s"
+        return ", ".join(p for p in (super().describe(), own) if p)
+
+    def keeps_state(self) -> bool:
+        return super().keeps_state() or self.circuit_breaker is not None
 
     @property
     def upstreams(self) -> tuple[str, ...]:

@@ -77,7 +77,7 @@ def _target_url(url: str) -> str:
         raise fail(f"{url!r} must be scheme://host[:port][/base-path] "
                    "without query, fragment or credentials")
     try:
-        parts.port
+        _ = parts.port  # urlsplit checks the port only when asked
     except ValueError:
         raise fail(f"{url!r} has an invalid port") from None
     return url.rstrip("/")

@@ -55,7 +55,7 @@ class Chains:
 
             @app.after_request
             def run_policy_afters(response: Response) -> Response:
-                for policy in routes.get(request.blueprint, ()):
+                for policy in routes.get(request.blueprint or "", ()):
                     response = policy.after(response)
                 return response
 
@@ -67,7 +67,7 @@ class Chains:
 
 def _runner(chains: dict[str, tuple[Policy, ...]]):
     def run_policies() -> Response | None:
-        for policy in chains.get(request.blueprint, ()):
+        for policy in chains.get(request.blueprint or "", ()):
             answer = policy.before()
             if answer is not None:
                 return answer

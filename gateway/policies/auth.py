@@ -9,7 +9,7 @@ itself never goes upstream).
 from __future__ import annotations
 
 import hmac
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import request
 

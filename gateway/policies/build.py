@@ -11,8 +11,8 @@ from flask import Flask
 
 from ..config import BreakerConfig, GatewayConfig
 from ..routing import Route
-from ..telemetry import metrics
 from ..storage import limiter_options, redis_client
+from ..telemetry import metrics
 from . import Chains, Policy
 from .auth import ApiKeyAuth
 from .bodylimit import BodyLimit
@@ -51,7 +51,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage) -> 
         if p.cors:
             pre.append(Cors(p.cors, route.methods))
         if p.allow_ips or p.deny_ips:
-            pre.append(IpRules(p.allow_ips, p.deny_ips))
+            pre.append(IpRules(tuple(p.allow_ips), tuple(p.deny_ips)))
         if p.max_body_bytes is not None:
             pre.append(BodyLimit(p.max_body_bytes))
         if p.auth == "api_key":

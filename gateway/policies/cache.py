@@ -71,7 +71,7 @@ class MemoryStore:
     """Entries in a TLRU cache: each expires at its own TTL, the least used go first."""
 
     def __init__(self):
-        self._cache = TLRUCache(maxsize=MEMORY_BUDGET, ttu=lambda _k, e, now: now + e.ttl,
+        self._cache: TLRUCache[str, Entry] = TLRUCache(maxsize=MEMORY_BUDGET, ttu=lambda _k, e, now: now + e.ttl,
                                 timer=time.time, getsizeof=lambda e: len(e.body) + 512)
         self._lock = threading.Lock()
 

@@ -60,7 +60,7 @@ class Cors(Policy):
         if request_state.current().cors_preflight:
             return response
         origin = request.headers.get("Origin")
-        if self.allowed(origin):
+        if origin and self.allowed(origin):
             self._allow(response, origin)
             response.headers["Access-Control-Expose-Headers"] = self.expose
         return response

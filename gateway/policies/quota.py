@@ -58,7 +58,7 @@ class GatewayLimiter(Limiter):
             key_prefix="gateway",
             headers_enabled=False,        # RateLimit-* are written by QuotaHeaders
             swallow_errors=False,         # on_storage_error decides instead
-            application_limits=[lambda: consumer_limits.get(_consumer(), placeholder)]
+            application_limits=[lambda: consumer_limits.get(_consumer() or "", placeholder or "")]
             if consumer_limits else None,
             application_limits_exempt_when=lambda: _consumer() not in consumer_limits,
         )

@@ -88,16 +88,16 @@ def route_table(config: GatewayConfig) -> list[tuple[str, str, str, str, str]]:
     """(path, route, methods, upstream, policies) for every route, as routing decides:
     services longest prefix first, then each hand-written blueprint's rules."""
     rows = []
-    for service in sorted(config.services.values(), key=lambda s: (-len(s.prefix or ""), s.prefix)):
+    for service in sorted(config.services.values(), key=lambda s: (-len(s.prefix), s.prefix)):
         upstream = ", ".join(service.upstream)
         if service.strip_prefix:
             upstream += " (prefix stripped)"
-        rows.append((service.prefix or "/", service.name, ",".join(service.methods), upstream,
+        rows.append((service.prefix, service.name, ",".join(service.methods), upstream,
                      service.describe() or "-"))
     for entry in config.blueprints:
         bp = entry.loaded
         for rule in blueprint_rules(bp):
-            methods = ",".join(sorted(m for m in rule.methods or () if m not in ("HEAD", "OPTIONS")))
+            methods = ",".join(sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}))
             rows.append((rule.rule, bp.name, methods, f"(blueprint {entry.blueprint})",
                          entry.describe() or "-"))
     return rows

@@ -7,7 +7,7 @@ header names. Everything else passes untouched, repeated headers included.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 #: RFC 9110 §7.6.1, plus the non-standard ones clients still send.
 HOP_BY_HOP = frozenset({

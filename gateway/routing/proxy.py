@@ -10,7 +10,7 @@ WSGI server as it arrives.
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Response, request
 from urllib3.util import SKIP_HEADER

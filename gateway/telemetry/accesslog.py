@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, Response, request
 
@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
         state = request_state.current()
         environ = request.environ
         entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "request_id": state.request_id,
             "method": environ["REQUEST_METHOD"],
             "path": request.path,

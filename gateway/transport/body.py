@@ -10,7 +10,7 @@ being written into the loop.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.response import BaseHTTPResponse

@@ -20,8 +20,10 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from urllib3 import HTTPConnectionPool
@@ -108,9 +110,9 @@ class Upstream:
         prepared = requests.Request("GET", url).prepare()
         pool = self.adapter.get_connection_with_tls_context(
             prepared, verify=self.session.verify, cert=self.session.cert)
-        parts = requests.utils.urlparse(url)
-        return Target(url=url, pool=pool, base_path=parts.path.rstrip("/"),
-                      host_header=parts.netloc)
+        parts = urlsplit(url)
+        return Target(url=url, pool=pool,  # type: ignore[arg-type]
+                      base_path=parts.path.rstrip("/"), host_header=parts.netloc)
 
     def pick(self, exclude: Iterable[Target] = ()) -> tuple[Target, bool]:
         """The next target in turn, passing over ones that just failed or whose
@@ -159,8 +161,8 @@ class Upstream:
         while True:
             try:
                 target, dirty = self.pick(exclude=tried)
-            except UpstreamError as error:
-                self.exchange.record("", _ms_since(started), error.kind)
+            except UpstreamError as unavailable:
+                self.exchange.record("", _ms_since(started), unavailable.kind)
                 raise
             tried.append(target)
             try:
@@ -171,15 +173,15 @@ class Upstream:
                     redirect=False, assert_same_host=False, timeout=self.timeout,
                     preload_content=False, decode_content=False)
             except Urllib3Error as exc:
-                error = translate(exc, target.url)
+                failure = translate(exc, target.url)
                 if target.breaker is not None:
                     target.breaker.record(False, dirty)
                 if before_sending(exc):
                     target.mark_failed()
-                retryable = before_sending(exc) or (can_retry and error.kind == "reset")
+                retryable = before_sending(exc) or (can_retry and failure.kind == "reset")
                 if len(tried) >= attempts or not retryable:
-                    self.exchange.record(target.url, _ms_since(started), error.kind)
-                    raise error from None
+                    self.exchange.record(target.url, _ms_since(started), failure.kind)
+                    raise failure from None
             else:
                 if target.breaker is not None:
                     target.breaker.record(response.status < 500, dirty)
@@ -204,7 +206,7 @@ class Upstream:
         prepared.url = target.url + prepared.path_url
         response = self.adapter.build_response(prepared, raw)
         try:
-            response.content  # read it all now: the connection goes back to the pool
+            _ = response.content  # read it all now: the connection goes back to the pool
         except requests.RequestException as exc:
             raw.close()
             cause = exc.__context__ if isinstance(exc.__context__, Urllib3Error) else exc
