@@ -53,6 +53,8 @@ def main() -> int:
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/shop/users/1/orders\n"
           f"  curl http://{bind}/readyz\n"
           "Ctrl-C stops it all.\n", flush=True)
+    # SIGTERM (from a supervisor or a test) stops the gateway too, as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: gateway.send_signal(signal.SIGTERM))
     try:
         return gateway.wait()
     except KeyboardInterrupt:

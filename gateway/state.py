@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_app_context, request
 from flask.globals import request_ctx
 from werkzeug.exceptions import MethodNotAllowed
 
@@ -50,18 +50,28 @@ def current() -> RequestState:
     return g._gateway_state
 
 
+def _state_if_any() -> RequestState | None:
+    """The request's state, or None outside a request (a call from a script or thread)."""
+    return g.get("_gateway_state") if has_app_context() else None
+
+
 class RequestExchange(Exchange):
     """What every upstream call of the request carries (request id, consumer)
-    and where it reports (the request's state). Shared by all services."""
+    and where it reports (the request's state). Shared by all services.
+    A call made outside any request carries and reports nothing."""
 
     def headers(self) -> dict[str, str]:
-        state = g._gateway_state
+        state = _state_if_any()
+        if state is None:
+            return {}
         if state.consumer:
             return {REQUEST_ID_HEADER: state.request_id, "X-Consumer": state.consumer}
         return {REQUEST_ID_HEADER: state.request_id}
 
     def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
-        state = g._gateway_state
+        state = _state_if_any()
+        if state is None:
+            return
         if target:
             state.upstream = target
         state.upstream_ms = (state.upstream_ms or 0.0) + elapsed_ms

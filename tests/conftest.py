@@ -127,10 +127,45 @@ def raw_request(port: int, method: str, target: str, headers: dict | None = None
         conn.close()
 
 
+def hold_calls(port: int, path: str, count: int, upstream_app, wait: float = 20) -> tuple[int, list[int]]:
+    """Send ``count`` calls to the upstream's ``/hold`` at once; once all have
+    arrived (or ``wait`` passed), release them.
+
+    :returns: how many were held at the upstream at once, and every status.
+    """
+    import threading
+    statuses: list[int] = []
+    upstream_app.gate.clear()
+    calls = [threading.Thread(target=lambda: statuses.append(raw_request(port, "GET", path).status))
+             for _ in range(count)]
+    for t in calls:
+        t.start()
+    deadline = time.monotonic() + wait
+    while upstream_app.in_flight < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    held = upstream_app.in_flight
+    upstream_app.gate.set()
+    for t in calls:
+        t.join(timeout=30)
+    return held, statuses
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (held together while chosen, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 20) -> None:

@@ -150,6 +150,12 @@ def test_blueprint_that_does_not_import_stops_the_start():
      "services.u.rate_limit: 'lots' is not a rate limit"),
     ({"services": {"u": {"upstream": "http://x", "cors": {"origins": ["http://a/b"]}}}},
      "services.u.cors.origins[0]: 'http://a/b' is not an origin"),
+    ({"services": {"gateway_health": "http://x"}},
+     "services.gateway_health: the name 'gateway_health' is the gateway's own"),
+    ({"storage": "redis://localhost:port/0", "services": {"u": "http://x"}},
+     "storage: 'redis://localhost:port/0' has an invalid port"),
+    ({"storage": "redis://localhost:6379/zero", "services": {"u": "http://x"}},
+     "storage: 'redis://localhost:6379/zero': the database after the port is a number"),
     ({"services": {"u": {"upstream": "http://x", "cahce": {"ttl": 1}}}},
      "services.u.cahce: unknown key; did you mean 'cache'?"),
     ({"services": {"u": "http://x"}, "blueprints": [{"blueprint": "a.b:c", "auht": "api_key"}]},
@@ -179,3 +185,9 @@ def test_schema_accepts_the_example_and_refuses_a_typo():
     example["services"]["users"]["rate_limt"] = "1/second"
     with pytest.raises(jsonschema.ValidationError, match="rate_limt"):
         jsonschema.validate(example, schema)
+
+
+def test_reserved_names_are_the_gateway_endpoints():
+    from gateway.config.checks import RESERVED_NAMES
+    from gateway.endpoints import BLUEPRINTS
+    assert set(RESERVED_NAMES) == {bp.name for bp in BLUEPRINTS}

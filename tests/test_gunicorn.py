@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 
 import pytest
 import requests
 
 from examples.services import SERVICES
-from tests.conftest import ROOT, raw_request
+from tests.conftest import ROOT, hold_calls, raw_request
 from tests.upstream import ServerThread
 
 
@@ -65,20 +63,7 @@ def test_gunicorn_refuses_scheme_relative_and_dot_paths(gunicorn_gateway, shop):
 def test_hundreds_of_slow_calls_in_flight_at_once(gunicorn_gateway, upstream):
     """With the default settings, two workers hold 200 upstream calls open together."""
     gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, threads=None)
-    results: list[int] = []
-
-    def call():
-        results.append(raw_request(gw.port, "GET", "/slow/hold").status)
-    threads = [threading.Thread(target=call) for _ in range(200)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 20
-    while upstream.app.in_flight < 200 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    held = upstream.app.in_flight
-    upstream.app.gate.set()
-    for t in threads:
-        t.join(timeout=30)
+    held, results = hold_calls(gw.port, "/slow/hold", 200, upstream.app)
     assert held == 200, f"only {held} calls were in flight at once"
     assert results.count(200) == 200
     assert "Connection pool is full" not in gw.log()
@@ -184,16 +169,6 @@ def test_a_burst_spreads_over_workers_with_keep_alive_on(gunicorn_gateway, upstr
     """
     gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, threads=8)
     for _ in range(2):
-        upstream.app.gate.clear()
-        calls = [threading.Thread(target=raw_request, args=(gw.port, "GET", "/slow/hold"))
-                 for _ in range(16)]
-        for t in calls:
-            t.start()
-        deadline = time.monotonic() + 5
-        while upstream.app.in_flight < 16 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        held = upstream.app.in_flight
-        upstream.app.gate.set()
-        for t in calls:
-            t.join(timeout=30)
+        held, statuses = hold_calls(gw.port, "/slow/hold", 16, upstream.app, wait=5)
+        assert statuses == [200] * 16
         assert held == 16, f"only {held} of 16 calls were started at once"

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT, free_ports, wait_for_port
 
 
 @pytest.fixture
 def demo(tmp_path):
     """examples/run.py as `make run` starts it, on free ports; its output in a file."""
-    ports = {name: free_port() for name in ("USERS_PORT", "ORDERS_PORT", "PRODUCTS_PORT")}
-    port = free_port()
+    port, *backends = free_ports(4)
+    ports = dict(zip(("USERS_PORT", "ORDERS_PORT", "PRODUCTS_PORT"), backends, strict=True))
     out = tmp_path / "run.log"
     env = dict(os.environ, GATEWAY_BIND=f"127.0.0.1:{port}",
                **{k: str(v) for k, v in ports.items()})
@@ -27,13 +29,19 @@ def demo(tmp_path):
         process = subprocess.Popen([sys.executable, "-m", "examples.run"], cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, process)
-        for backend in ports.values():
-            wait_for_port(backend, process)
+        try:
+            wait_for_port(port, process)
+            for backend in ports.values():
+                wait_for_port(backend, process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{out.read_text()}") from None
         yield f"http://127.0.0.1:{port}", out
     finally:
         process.terminate()
         process.wait(timeout=20)
+    # stopping the demo stops its gunicorn too: nothing listens any more
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def test_demo_policies_behave_as_documented(demo):
@@ -49,10 +57,16 @@ def test_demo_policies_behave_as_documented(demo):
         assert client.get(url + "/shop/users/1/orders").status_code == 401
         shop = client.get(url + "/shop/users/1/orders", headers={"X-API-Key": "demo-key"})
         assert shop.status_code == 200 and shop.json()["user"]["name"] == "Ada"
-    text = out.read_text()
+    # a line is written as its response finishes, just after the client has it
+    deadline = time.monotonic() + 10
+    while True:
+        text = out.read_text()
+        lines = text.splitlines()
+        access = [json.loads(line) for line in lines if line.startswith("{")]
+        if len(access) >= 136 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(access) == 136
     assert "each worker counts" not in text  # no per-worker counting warning
-    lines = text.splitlines()
-    access = [json.loads(line) for line in lines if line.startswith("{")]
-    assert len(access) >= 136
     # only the gateway's JSON lines: no backend request lines mixed in
     assert not [line for line in lines if '"GET /' in line or "HTTP/1.1\"" in line]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import threading
 import time
 
 import requests
 from prometheus_client import REGISTRY
 
-from tests.conftest import free_port, raw_request
+from tests.conftest import free_port, hold_calls, raw_request
 from tests.test_streaming import worker_pids
 
 
@@ -75,16 +74,8 @@ def test_metrics_add_up_across_gunicorn_workers(gunicorn_gateway, upstream, tmp_
                           env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
     # twelve calls held open at once: a worker takes only as many as it has
     # threads (4), so all three workers must serve some of them
-    held = [threading.Thread(target=raw_request, args=(gw.port, "GET", "/users/hold"))
-            for _ in range(12)]
-    for t in held:
-        t.start()
-    deadline = time.monotonic() + 20
-    while upstream.app.in_flight < 12 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    upstream.app.gate.set()
-    for t in held:
-        t.join(timeout=30)
+    held, _ = hold_calls(gw.port, "/users/hold", 12, upstream.app)
+    assert held == 12
     for _ in range(18):
         requests.get(gw.url + "/users/1", headers={"Connection": "close"}, timeout=10)
     served_by = {int(name.split("_")[-1].split(".")[0]) for name in os.listdir(metrics_dir)

@@ -91,3 +91,11 @@ def test_blueprint_call_to_a_dead_service_is_a_502_labelled_connect(make_gateway
     assert resp.status == 502 and json.loads(resp.body)["error"] == "bad_gateway"
     (entry,) = access_lines(1)
     assert entry["service"] == "calls" and entry["upstream"].startswith("http://127.0.0.1:")
+
+
+def test_upstream_call_outside_a_request_carries_nothing_extra(make_gateway, upstream):
+    """A script or thread may call a service too; only the request's own calls carry its id."""
+    gw = make_gateway({"services": {"users": upstream.url}})
+    answer = gw.app.extensions["gateway"].upstreams["users"].call("GET", "/users/echo")
+    assert answer.status_code == 200
+    assert "x-request-id" not in answer.json()["headers"]

@@ -15,6 +15,8 @@ from .model import GatewayConfig
 
 #: Paths the gateway serves itself; no service or blueprint may take them.
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+#: Blueprint names of the gateway's own endpoints (gateway/endpoints).
+RESERVED_NAMES = ("gateway_health", "gateway_metrics")
 
 
 def cross_check(config: GatewayConfig) -> list[str]:
@@ -39,6 +41,9 @@ def _prefixes(config: GatewayConfig) -> list[str]:
             problems.append(f"{where}: {service.prefix!r} is already the prefix of service "
                             f"{seen[service.prefix]!r}; give each service its own prefix")
         seen[service.prefix] = name
+        if name in RESERVED_NAMES:
+            problems.append(f"services.{name}: the name {name!r} is the gateway's own; "
+                            "choose another")
         if service.prefix in RESERVED_PATHS:
             problems.append(f"{where}: {service.prefix} is served by the gateway itself; "
                             "choose another prefix")
@@ -67,7 +72,10 @@ def _blueprints(config: GatewayConfig) -> list[str]:
             problems.append(f"{where}: {problem}")
             continue
         entry._loaded = bp
-        if bp.name in config.services:
+        if bp.name in RESERVED_NAMES:
+            problems.append(f"{where}: blueprint {bp.name!r} has the name of one of the "
+                            "gateway's own; rename it")
+        elif bp.name in config.services:
             problems.append(f"{where}: blueprint {bp.name!r} has the name of a service; "
                             "rename one of them")
         elif bp.name in names:

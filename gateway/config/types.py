@@ -86,6 +86,14 @@ def _target_url(url: str) -> str:
 def _storage(uri: str) -> str:
     if not _STORAGE.match(uri):
         raise fail(f"{uri!r} is not a storage URI (expected memory:// or redis://host:port/db)")
+    parts = urlsplit(uri)
+    try:
+        _ = parts.port  # urlsplit checks the port only when asked
+    except ValueError:
+        raise fail(f"{uri!r} has an invalid port (expected redis://host:port/db)") from None
+    db = parts.path.strip("/")
+    if parts.scheme in ("redis", "rediss") and db and not db.isdigit():
+        raise fail(f"{uri!r}: the database after the port is a number (redis://host:port/0)")
     return uri
 
 
