@@ -31,14 +31,14 @@ from . import Policy
 log = logging.getLogger("gateway.quota")
 
 
-def quota_key() -> str:
-    """Who a quota counts: the consumer when known, else the client address."""
-    consumer = request_state.current().consumer
-    return f"consumer:{consumer}" if consumer else f"ip:{request.remote_addr}"
-
-
 def _consumer() -> str | None:
     return request_state.current().consumer
+
+
+def quota_key() -> str:
+    """Who a quota counts: the consumer when known, else the client address."""
+    consumer = _consumer()
+    return f"consumer:{consumer}" if consumer else f"ip:{request.remote_addr}"
 
 
 class GatewayLimiter(Limiter):
@@ -49,7 +49,7 @@ class GatewayLimiter(Limiter):
                            if c.rate_limit}
         # Flask-Limiter asks for the limit string before it applies exempt_when:
         # answer something valid for requests without a limited consumer
-        placeholder = next(iter(consumer_limits.values()), None)
+        placeholder = next(iter(consumer_limits.values()), "")
         super().__init__(
             quota_key,
             strategy=config.rate_limit_strategy,
@@ -58,7 +58,7 @@ class GatewayLimiter(Limiter):
             key_prefix="gateway",
             headers_enabled=False,        # RateLimit-* are written by QuotaHeaders
             swallow_errors=False,         # on_storage_error decides instead
-            application_limits=[lambda: consumer_limits.get(_consumer() or "", placeholder or "")]
+            application_limits=[lambda: consumer_limits.get(_consumer() or "", placeholder)]
             if consumer_limits else None,
             application_limits_exempt_when=lambda: _consumer() not in consumer_limits,
         )
