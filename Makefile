@@ -27,7 +27,12 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
 
-# Throughput against a bare Flask + requests.Session proxy, as ratios (needs wrk).
+# The gateway against nginx, Flask, FastAPI and the proxies users write, as a
+# table and ratios (needs wrk and nginx; as root, installs them).
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk (apt-get install wrk)"; exit 1; }
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] && command -v wrk >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk nginx >/dev/null; } || \
+	  { echo "install wrk and nginx (apt-get install wrk nginx)"; exit 1; }
+	$(PY) -m pip install --quiet -e '.[bench]'
+	PY=$(PY) scripts/ensure-redis
 	$(PY) -m bench.run $(BENCH_ARGS)

@@ -1,26 +1,28 @@
-"""The apps the benchmark compares, each served by gunicorn like the gateway.
+"""The Python apps the benchmark compares (nginx is configured in bench/nginx.py).
 
-- ``bench.apps:upstream``: the backend, a bare WSGI app answering a small JSON body.
-- ``bench.apps:flask_hello``: Flask answering by itself (the ceiling).
-- ``bench.apps:baseline``: the 30-line proxy users would write: Flask forwarding
-  through one pooled ``requests.Session``. The gateway is measured against it.
+- ``flask_hello``: Flask answering by itself: the stack's ceiling.
+- ``baseline``: the 30-line proxy users would write: Flask forwarding through
+  one pooled ``requests.Session``. The gateway is measured against it.
+- ``seed``: the seed article's proxy: a new ``requests.request`` per call.
+- ``slow_upstream``: an ASGI backend answering after 200 ms (under uvicorn), so
+  hundreds of calls can wait on it at once.
+
+FastAPI + httpx, the peer the seed articles recommend, is bench/fastapi_peer.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import requests
 from flask import Flask, Response, request
 
 BODY = b'{"id": 1, "name": "Ada", "email": "ada@example.com"}'
-
-
-def upstream(environ, start_response):
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("Content-Length", str(len(BODY)))])
-    return [BODY]
-
+UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9101")
+#: response headers a proxy must not copy (hop-by-hop, or re-made by the server)
+SKIP = frozenset({"connection", "transfer-encoding", "content-encoding", "content-length",
+                  "keep-alive", "date", "server"})
 
 flask_hello = Flask("hello")
 
@@ -30,18 +32,41 @@ def hello(rest):
     return Response(BODY, mimetype="application/json")
 
 
+def _answer(resp: requests.Response) -> Response:
+    return Response(resp.content, status=resp.status_code,
+                    headers=[(k, v) for k, v in resp.headers.items() if k.lower() not in SKIP])
+
+
 baseline = Flask("baseline")
 _session = requests.Session()
 _session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
-_UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9101")
 
 
 @baseline.route("/users/<path:rest>", methods=["GET", "POST"])
 def forward(rest):
-    resp = _session.request(request.method, f"{_UPSTREAM}/users/{rest}",
+    resp = _session.request(request.method, f"{UPSTREAM}/users/{rest}",
                             headers={k: v for k, v in request.headers if k != "Host"},
                             data=request.get_data(), allow_redirects=False)
-    return Response(resp.content, status=resp.status_code,
-                    headers=[(k, v) for k, v in resp.headers.items()
-                             if k.lower() not in ("connection", "transfer-encoding",
-                                                  "content-encoding", "content-length")])
+    return _answer(resp)
+
+
+seed = Flask("seed")
+
+
+@seed.route("/users/<path:rest>", methods=["GET", "POST"])
+def seed_forward(rest):
+    resp = requests.request(request.method, f"{UPSTREAM}/users/{rest}",
+                            headers={k: v for k, v in request.headers if k != "Host"},
+                            data=request.get_data(), allow_redirects=False)
+    return _answer(resp)
+
+
+async def slow_upstream(scope, receive, send):
+    """ASGI: every request is answered with BODY after 200 ms."""
+    if scope["type"] != "http":
+        return
+    await asyncio.sleep(0.2)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})

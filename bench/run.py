@@ -1,10 +1,14 @@
-"""``make bench``: the gateway's throughput against a bare Flask proxy, same run, same machine.
+"""``make bench``: the gateway against the peers users would pick, same run, same machine.
 
-Each app runs under gunicorn with the gateway's own settings (gthread, one
-worker per core, GATEWAY_THREADS threads) in front of one upstream; wrk drives
-each for the same time and connections. Figures are reported as ratios to the
-baseline measured in this run, because absolute numbers on a shared 2-core
-machine say little. Only loopback addresses are used.
+Everything runs on loopback: nginx as the backend (``return 200`` with a small
+JSON body), nginx ``proxy_pass``, Flask alone, the bare Flask +
+``requests.Session`` proxy users write, the seed article's proxy, FastAPI +
+httpx under uvicorn, and the gateway proxy-only, with its full chain, in
+front of a 200 ms upstream, and at one connection. Every Python contender runs
+``--workers`` processes (default 2). wrk drives each in turn for several
+interleaved rounds; the table shows medians, and the targets are checked as
+ratios between figures of this same run (absolute numbers on a shared 2-core
+machine say little).
 """
 
 from __future__ import annotations
@@ -13,84 +17,266 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import nginx  # noqa: E402
 from tests.conftest import free_port, wait_for_port  # noqa: E402
 
-
-def gunicorn(app: str, port: int, env: dict, workers: int, threads: int,
-             conf: str = "gunicorn.conf.py") -> subprocess.Popen:
-    """Every contender under the same gunicorn settings and worker class (the gateway's)."""
-    cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf), "-b", f"127.0.0.1:{port}",
-           "-w", str(workers), "--threads", str(threads), app]
-    process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port, process)
-    return process
+BENCH_KEY = "bench-key"
+BENCH_REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
+SLOW_IDEAL = 256 / 0.2  # req/s with every one of 256 connections waiting 200 ms
 
 
-def wrk(url: str, seconds: int, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", url],
-                         capture_output=True, text=True, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        raise RuntimeError(f"{url}: {errors.group(1)} failed responses\n{out}")
-    return float(match.group(1))
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Contender:
+    name: str
+    start: Callable[[int], subprocess.Popen]
+    connections: int = 32
+    headers: tuple[str, ...] = ()
+    results: list[Result] = field(default_factory=list)
+
+    def median(self) -> Result:
+        return Result(*(statistics.median(getattr(r, f) for r in self.results)
+                        for f in ("rps", "p50_ms", "p99_ms", "errors")))
+
+
+# -- wrk --------------------------------------------------------------------------
+
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNIT[unit]
+
+
+def wrk(url: str, seconds: float, connections: int, headers: tuple[str, ...] = ()) -> Result:
+    cmd = ["wrk", "-t", "2" if connections > 1 else "1", "-c", str(connections),
+           "-d", f"{seconds:g}s", "--latency", "--timeout", "5s"]
+    for header in headers:
+        cmd += ["-H", header]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Result(rps, p50, p99, errors + (int(non_2xx.group(1)) if non_2xx else 0))
+
+
+# -- the contenders ---------------------------------------------------------------
+
+def _popen(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def gunicorn(app: str, port: int, env: dict, conf: str = "gunicorn.conf.py",
+             extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    return _popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf),
+                   "-b", f"127.0.0.1:{port}", *extra, app], env)
+
+
+def uvicorn(app: str, port: int, workers: int, env: dict | None = None) -> subprocess.Popen:
+    return _popen([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port",
+                   str(port), "--workers", str(workers), "--no-access-log",
+                   "--log-level", "warning"], env)
+
+
+def gateway_config(path: Path, upstream: str, full_chain: bool) -> Path:
+    if full_chain:
+        path.write_text(
+            f"storage: {BENCH_REDIS}\n"
+            f"consumers:\n  bench:\n    keys: [{BENCH_KEY}]\n"
+            f"services:\n  users:\n    upstream: {upstream}\n"
+            "    auth: api_key\n    rate_limit: 100000000/minute\n")
+    else:
+        path.write_text(f"services:\n  users:\n    upstream: {upstream}\n")
+    return path
+
+
+def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
+               tmp: Path) -> list[Contender]:
+    gateway_env = {"GATEWAY_WORKERS": str(workers)}
+    user_proxy = ("-w", str(workers), "-k", "gthread", "--threads", "8")
+    env = {"BENCH_UPSTREAM": backend_url}
+    proxy_only = gateway_config(tmp / "proxy.yaml", backend_url, full_chain=False)
+    full = gateway_config(tmp / "full.yaml", backend_url, full_chain=True)
+    slow = gateway_config(tmp / "slow.yaml", slow_url, full_chain=False)
+    user_conf = "bench/upstream.conf.py"
+    return [
+        Contender("backend alone (nginx return 200)", lambda p: nginx.backend(p)),
+        Contender("nginx proxy_pass", lambda p: nginx.proxy(p, backend_port, workers)),
+        # gunicorn.conf.py validates a gateway config even for another app
+        Contender("Flask alone (no upstream)",
+                  lambda p: gunicorn("bench.apps:flask_hello", p,
+                                     {**gateway_env, "GATEWAY_CONFIG": str(proxy_only)})),
+        Contender("Flask + requests.Session",
+                  lambda p: gunicorn("bench.apps:baseline", p, env, user_conf, user_proxy)),
+        Contender("seed proxy (requests.request)",
+                  lambda p: gunicorn("bench.apps:seed", p, env, user_conf, user_proxy)),
+        Contender("FastAPI + httpx (uvicorn)",
+                  lambda p: uvicorn("bench.fastapi_peer:app", p, workers, env)),
+        Contender("gateway, proxy only",
+                  lambda p: gunicorn("wsgi:app", p, {**gateway_env,
+                                                      "GATEWAY_CONFIG": str(proxy_only)})),
+        Contender("gateway, full chain",
+                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(full)}),
+                  headers=(f"X-API-Key: {BENCH_KEY}",)),
+        Contender("gateway, 200 ms upstream, 256 conns",
+                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(slow)}),
+                  connections=256),
+        Contender("backend alone, 1 connection", lambda p: nginx.backend(p), connections=1),
+        Contender("gateway proxy only, 1 connection",
+                  lambda p: gunicorn("wsgi:app", p, {**gateway_env,
+                                                      "GATEWAY_CONFIG": str(proxy_only)}),
+                  connections=1),
+    ]
+
+
+def measure(contender: Contender, seconds: float) -> None:
+    port = free_port()
+    process = contender.start(port)
+    try:
+        wait_for_port(port, process)
+        url = f"http://127.0.0.1:{port}/users/1"
+        wrk(url, 1, contender.connections, contender.headers)  # warm-up
+        contender.results.append(wrk(url, seconds, contender.connections, contender.headers))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# -- memory over 100k requests ----------------------------------------------------
+
+def worker_rss_kib(master_pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(master_pid)],
+                         capture_output=True, text=True).stdout
+    return [int(v) for v in out.split()]
+
+
+def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> tuple[int, int]:
+    """Total worker RSS (KiB) after a warm-up, and after ``requests_count`` more requests."""
+    config = gateway_config(tmp / "rss.yaml", backend_url, full_chain=True)
+    port = free_port()
+    process = gunicorn("wsgi:app", port, {"GATEWAY_WORKERS": str(workers),
+                                           "GATEWAY_CONFIG": str(config)})
+    url = f"http://127.0.0.1:{port}/users/1"
+    headers = (f"X-API-Key: {BENCH_KEY}",)
+    try:
+        wait_for_port(port, process)
+        wrk(url, 5, 32, headers)
+        before = sum(worker_rss_kib(process.pid))
+        done = 0
+        while done < requests_count:
+            result = wrk(url, 5, 32, headers)
+            done += int(result.rps * 5)
+        return before, sum(worker_rss_kib(process.pid))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# -- the report -------------------------------------------------------------------
+
+def report(by_name: dict[str, Result], rss: tuple[int, int] | None) -> list[tuple[str, bool]]:
+    def rps(name: str) -> float:
+        return by_name[name].rps
+
+    proxy, full = rps("gateway, proxy only"), rps("gateway, full chain")
+    slow = by_name["gateway, 200 ms upstream, 256 conns"]
+    added = (by_name["gateway proxy only, 1 connection"].p50_ms
+             - by_name["backend alone, 1 connection"].p50_ms)
+    checks = [
+        (f"proxy only / Flask + Session = {proxy / rps('Flask + requests.Session'):.2f} (>= 1.5)",
+         proxy / rps("Flask + requests.Session") >= 1.5),
+        (f"proxy only / Flask alone = {proxy / rps('Flask alone (no upstream)'):.2f} (>= 0.6)",
+         proxy / rps("Flask alone (no upstream)") >= 0.6),
+        (f"full chain / proxy only = {full / proxy:.2f} (>= 0.75)", full / proxy >= 0.75),
+        (f"full chain / seed proxy = {full / rps('seed proxy (requests.request)'):.2f} (>= 2)",
+         full / rps("seed proxy (requests.request)") >= 2),
+        (f"full chain / FastAPI + httpx = {full / rps('FastAPI + httpx (uvicorn)'):.2f} (>= 2)",
+         full / rps("FastAPI + httpx (uvicorn)") >= 2),
+        (f"full chain errors = {by_name['gateway, full chain'].errors} (0)",
+         by_name["gateway, full chain"].errors == 0),
+        (f"200 ms upstream / {SLOW_IDEAL:.0f} = {slow.rps / SLOW_IDEAL:.2f} (>= 0.85), "
+         f"errors {slow.errors} (0)", slow.rps / SLOW_IDEAL >= 0.85 and slow.errors == 0),
+        (f"latency added at 1 connection (p50) = {added:.2f} ms (<= 1 ms)", added <= 1.0),
+    ]
+    if rss is not None:
+        before, after = rss
+        change = (after - before) / before
+        checks.append((f"worker RSS over 100k requests: {before} -> {after} KiB "
+                       f"({change:+.1%}, within ±5 %)", abs(change) <= 0.05))
+    return checks
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", default="", help="run only contenders whose name has this")
+    parser.add_argument("--no-rss", action="store_true", help="skip the 100k-request RSS check")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install wrk (make bench does this as root)")
-        return 1
+    for tool in ("wrk",):
+        if not shutil.which(tool):
+            print(f"{tool} is not installed: apt-get install {tool} (make bench does this as root)")
+            return 1
+    nginx.nginx_binary()
 
-    workers = int(os.environ.get("GATEWAY_WORKERS") or os.cpu_count() or 2)
-    threads = int(os.environ.get("GATEWAY_THREADS") or 128)
-    up_port = free_port()
-    upstream = gunicorn("bench.apps:upstream", up_port, {}, workers=2, threads=16,
-                        conf="bench/upstream.conf.py")
-    up_url = f"http://127.0.0.1:{up_port}"
-    config = Path(tempfile.mkdtemp()) / "gateway.yaml"
-    config.write_text(f"services:\n  users:\n    upstream: {up_url}\n")
-    env = {"BENCH_UPSTREAM": up_url, "GATEWAY_CONFIG": str(config),
-           "GATEWAY_THREADS": str(threads)}
-    contenders = {"flask alone": "bench.apps:flask_hello",
-                  "baseline (Flask + requests.Session)": "bench.apps:baseline",
-                  "gateway": "wsgi:app"}
-    results: dict[str, list[float]] = {name: [] for name in contenders}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    backend_port, slow_port = free_port(), free_port()
+    backend = nginx.backend(backend_port)
+    slow = uvicorn("bench.apps:slow_upstream", slow_port, 1)
+    backend_url = f"http://127.0.0.1:{backend_port}"
     try:
-        for _ in range(args.rounds):
-            for name, app in contenders.items():
-                port = free_port()
-                process = gunicorn(app, port, env, workers, threads)
-                try:
-                    url = f"http://127.0.0.1:{port}/users/1"
-                    wrk(url, 1, args.connections)  # warm-up
-                    results[name].append(wrk(url, args.seconds, args.connections))
-                finally:
-                    process.terminate()
-                    process.wait()
+        wait_for_port(backend_port, backend)
+        wait_for_port(slow_port, slow)
+        field = contenders(args.workers, backend_url, backend_port,
+                           f"http://127.0.0.1:{slow_port}", tmp)
+        field = [c for c in field if args.only in c.name]
+        for round_ in range(args.rounds):
+            for contender in field:
+                measure(contender, args.seconds)
+            print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+        rss = None if args.no_rss or args.only else rss_over(100_000, backend_url, args.workers,
+                                                             tmp)
     finally:
-        upstream.terminate()
-        upstream.wait()
+        for process in (backend, slow):
+            process.terminate()
+            process.wait(timeout=30)
 
-    best = {name: max(values) for name, values in results.items()}
-    base = best["baseline (Flask + requests.Session)"]
-    print(f"\n{workers} gthread workers x {threads} threads, {args.connections} connections, "
-          f"{args.seconds}s x {args.rounds} rounds (best round)")
-    for name, value in best.items():
-        print(f"  {name:38} {value:8.0f} req/s   {value / base:5.2f}x baseline")
+    by_name = {c.name: c.median() for c in field}
+    print(f"\n{os.cpu_count()} cores, {args.workers} workers per Python contender, medians of "
+          f"{args.rounds} interleaved rounds of {args.seconds:g} s (wrk; 32 connections "
+          "unless noted)\n")
+    print(f"| {'contender':40} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors |")
+    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|")
+    for name, r in by_name.items():
+        print(f"| {name:40} | {r.rps:8.0f} | {r.p50_ms:7.2f} | {r.p99_ms:7.2f} | {r.errors:6.0f} |")
+    if args.only:
+        return 0
+    print()
+    for text, met in report(by_name, rss):
+        print(f"{'met    ' if met else 'NOT MET'}  {text}")
     return 0
 
 

@@ -1,0 +1,74 @@
+"""nginx for the benchmark: the backend (``return 200`` with a small JSON body)
+and a plain ``proxy_pass`` in front of it, each a private nginx on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.apps import BODY
+
+_COMMON = """
+worker_processes {workers};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp;
+    scgi_temp_path {prefix}/tmp;
+    keepalive_requests 1000000;
+    {body}
+}}
+"""
+
+BACKEND = """
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ default_type application/json; return 200 '{json}'; }}
+    }}
+"""
+
+PROXY = """
+    upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+"""
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if not found:
+        raise SystemExit("nginx is not installed: apt-get install nginx (make bench does this "
+                         "as root)")
+    return found
+
+
+def start(body: str, workers: int = 1) -> subprocess.Popen:
+    prefix = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+    (prefix / "tmp").mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(_COMMON.format(workers=workers, prefix=prefix, body=body))
+    return subprocess.Popen([nginx_binary(), "-p", str(prefix), "-c", str(conf),
+                             "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def backend(port: int) -> subprocess.Popen:
+    return start(BACKEND.format(port=port, json=BODY.decode()))
+
+
+def proxy(port: int, upstream: int, workers: int) -> subprocess.Popen:
+    return start(PROXY.format(port=port, upstream=upstream), workers=workers)
