@@ -10,7 +10,7 @@ created before anything else runs (:func:`init_app`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, Response, g, has_app_context, request
 from flask.globals import request_ctx
@@ -43,6 +43,8 @@ class RequestState:
     cache_key: str | None = None
     cors_preflight: bool = False
     quota_storage_failed: bool = False
+    #: each quota window hit: key -> (count, reset time), read by the RateLimit-* headers
+    quota_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def current() -> RequestState:

@@ -171,3 +171,21 @@ def test_hand_written_blueprint_gets_quota_and_cache(make_gateway, upstream):
     second = raw_request(gw.port, "GET", "/sample/hello")
     assert second.header("X-Cache-Status") == "HIT"  # a hit still counts against the quota
     assert [raw_request(gw.port, "GET", "/sample/hello").status for _ in range(2)] == [200, 429]
+
+
+def test_a_quota_costs_one_redis_round_trip_per_request(make_gateway, upstream, redis_url):
+    """The count and the window's reset come back from one call; the headers use them."""
+    import redis
+    gw = make_gateway({"storage": redis_url,
+                       "services": {"users": {"upstream": upstream.url, "rate_limit": "50/minute"}}})
+    raw_request(gw.port, "GET", "/users/1")  # loads the script
+    client = redis.Redis.from_url(redis_url)
+    client.config_resetstat()
+    seen = [raw_request(gw.port, "GET", "/users/1") for _ in range(5)]
+    stats = client.info("commandstats")
+    calls = {name.removeprefix("cmdstat_"): s["calls"] for name, s in stats.items()}
+    # one EVALSHA a request; INCRBY and PTTL run inside it, on the server
+    assert calls.pop("evalsha") == 5, calls
+    assert set(calls) <= {"incrby", "pttl", "expire", "config|resetstat", "info"}, calls
+    assert [r.header("RateLimit-Remaining") for r in seen] == ["48", "47", "46", "45", "44"]
+    assert all(0 < int(r.header("RateLimit-Reset")) <= 60 for r in seen)

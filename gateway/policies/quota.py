@@ -27,6 +27,7 @@ from ..config import GatewayConfig
 from ..errors import GatewayError, error_response
 from ..storage import BACKEND_ERRORS
 from . import Policy
+from .onetrip import one_trip_strategy
 
 log = logging.getLogger("gateway.quota")
 
@@ -64,6 +65,14 @@ class GatewayLimiter(Limiter):
         )
         self.deny_on_storage_error = config.on_storage_error == "deny"
         self.on_storage_error = on_storage_error or (lambda exc: None)
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        # Flask-Limiter builds limits' strategy from the name: on Redis the
+        # fixed window gets the one-round-trip one (policies/onetrip.py)
+        one_trip = one_trip_strategy(self._strategy or "fixed-window", self._storage)
+        if one_trip is not None:
+            self._limiter = one_trip
 
     def _check_request_limit(self, callable_name=None, in_middleware=True):
         try:
