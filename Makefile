@@ -30,9 +30,9 @@ clean:
 # The gateway against nginx, Flask, FastAPI and the proxies users write, as a
 # table and ratios (needs wrk and nginx; as root, installs them).
 bench: $(STAMP)
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] && command -v wrk >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk nginx >/dev/null; } || \
-	  { echo "install wrk and nginx (apt-get install wrk nginx)"; exit 1; }
+	@command -v wrk >/dev/null && [ -x /usr/sbin/nginx ] && [ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk nginx libnginx-mod-http-echo >/dev/null; } || \
+	  { echo "install wrk and nginx (apt-get install wrk nginx libnginx-mod-http-echo)"; exit 1; }
 	$(PY) -m pip install --quiet -e '.[bench]'
 	PY=$(PY) scripts/ensure-redis
 	$(PY) -m bench.run $(BENCH_ARGS)

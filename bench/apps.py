@@ -4,15 +4,12 @@
 - ``baseline``: the 30-line proxy users would write: Flask forwarding through
   one pooled ``requests.Session``. The gateway is measured against it.
 - ``seed``: the seed article's proxy: a new ``requests.request`` per call.
-- ``slow_upstream``: an ASGI backend answering after 200 ms (under uvicorn), so
-  hundreds of calls can wait on it at once.
 
 FastAPI + httpx, the peer the seed articles recommend, is bench/fastapi_peer.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import requests
@@ -59,14 +56,3 @@ def seed_forward(rest):
                             headers={k: v for k, v in request.headers if k != "Host"},
                             data=request.get_data(), allow_redirects=False)
     return _answer(resp)
-
-
-async def slow_upstream(scope, receive, send):
-    """ASGI: every request is answered with BODY after 200 ms."""
-    if scope["type"] != "http":
-        return
-    await asyncio.sleep(0.2)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(BODY)).encode())]})
-    await send({"type": "http.response.body", "body": BODY})

@@ -1,5 +1,7 @@
-"""nginx for the benchmark: the backend (``return 200`` with a small JSON body)
-and a plain ``proxy_pass`` in front of it, each a private nginx on loopback."""
+"""nginx for the benchmark, each a private nginx on loopback: the backend
+(``return 200`` with a small JSON body), a plain ``proxy_pass`` in front of it,
+and a backend that answers after 200 ms (``echo_sleep``, Debian's
+libnginx-mod-http-echo): in C, so it is never what limits the slow-upstream row."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ from pathlib import Path
 
 from bench.apps import BODY
 
+ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
+
 _COMMON = """
+{modules}
 worker_processes {workers};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -31,6 +36,13 @@ BACKEND = """
     server {{
         listen 127.0.0.1:{port};
         location / {{ default_type application/json; return 200 '{json}'; }}
+    }}
+"""
+
+SLOW = """
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ default_type application/json; echo_sleep 0.2; echo '{json}'; }}
     }}
 """
 
@@ -56,11 +68,11 @@ def nginx_binary() -> str:
     return found
 
 
-def start(body: str, workers: int = 1) -> subprocess.Popen:
+def start(body: str, workers: int = 1, modules: str = "") -> subprocess.Popen:
     prefix = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     (prefix / "tmp").mkdir()
     conf = prefix / "nginx.conf"
-    conf.write_text(_COMMON.format(workers=workers, prefix=prefix, body=body))
+    conf.write_text(_COMMON.format(workers=workers, prefix=prefix, body=body, modules=modules))
     return subprocess.Popen([nginx_binary(), "-p", str(prefix), "-c", str(conf),
                              "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -68,6 +80,14 @@ def start(body: str, workers: int = 1) -> subprocess.Popen:
 
 def backend(port: int) -> subprocess.Popen:
     return start(BACKEND.format(port=port, json=BODY.decode()))
+
+
+def slow_backend(port: int) -> subprocess.Popen:
+    if not ECHO_MODULE.exists():
+        raise SystemExit("nginx's echo module is not installed: apt-get install "
+                         "libnginx-mod-http-echo (make bench does this as root)")
+    return start(SLOW.format(port=port, json=BODY.decode()), workers=1,
+                 modules=f"load_module {ECHO_MODULE};")
 
 
 def proxy(port: int, upstream: int, workers: int) -> subprocess.Popen:

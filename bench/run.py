@@ -140,6 +140,8 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
         Contender("gateway, full chain",
                   lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(full)}),
                   headers=(f"X-API-Key: {BENCH_KEY}",)),
+        Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
+                  connections=256),
         Contender("gateway, 200 ms upstream, 256 conns",
                   lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(slow)}),
                   connections=256),
@@ -245,7 +247,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     backend_port, slow_port = free_port(), free_port()
     backend = nginx.backend(backend_port)
-    slow = uvicorn("bench.apps:slow_upstream", slow_port, 1)
+    slow = nginx.slow_backend(slow_port)
     backend_url = f"http://127.0.0.1:{backend_port}"
     try:
         wait_for_port(backend_port, backend)
