@@ -1,12 +1,15 @@
 """gunicorn settings for the gateway: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-Worker class: gthread (gateway/workers.py). A gateway spends its time waiting
-on upstreams, so what matters is how many calls a worker keeps in flight, not
-CPU: each worker runs GATEWAY_THREADS requests at once (the default 128 × one
-worker per core keeps hundreds of slow upstream calls in flight: the suite
-holds 200 open through two workers; sync workers would hold two), needs no
-monkey-patching (unlike gevent), and idle keep-alive connections wait in the
-poller instead of holding a thread. The measured figures are in the README.
+Worker class: gthread (gateway/workers.py), chosen by measurement over gevent.
+A gateway spends its time waiting on upstreams, so what matters is how many
+calls a worker keeps in flight: each worker runs GATEWAY_THREADS requests at
+once (the default 128 × one worker per core keeps hundreds of slow upstream
+calls in flight: the suite holds 200 open through two workers; sync workers
+would hold two), and idle keep-alive connections wait in the poller instead
+of holding a thread. gunicorn's gevent worker, measured side by side in the
+same runs (README, "Speed"), was no faster on any row here (proxy only, full
+chain, 256 connections to a 200 ms upstream) and would need the whole
+process monkey-patched before anything imports ssl, so it is not used.
 
 Environment: GATEWAY_BIND (default 127.0.0.1:8000), GATEWAY_WORKERS (default:
 one per core), GATEWAY_THREADS (default 128; the app sizes its connection pools

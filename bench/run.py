@@ -198,28 +198,34 @@ def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> 
 
 # -- the report -------------------------------------------------------------------
 
-def report(by_name: dict[str, Result], rss: tuple[int, int] | None) -> list[tuple[str, bool]]:
-    def rps(name: str) -> float:
-        return by_name[name].rps
+PROXY, FULL = "gateway, proxy only", "gateway, full chain"
+SLOW = "gateway, 200 ms upstream, 256 conns"
 
-    proxy, full = rps("gateway, proxy only"), rps("gateway, full chain")
-    slow = by_name["gateway, 200 ms upstream, 256 conns"]
-    added = (by_name["gateway proxy only, 1 connection"].p50_ms
-             - by_name["backend alone, 1 connection"].p50_ms)
-    checks = [
-        (f"proxy only / Flask + Session = {proxy / rps('Flask + requests.Session'):.2f} (>= 1.5)",
-         proxy / rps("Flask + requests.Session") >= 1.5),
-        (f"proxy only / Flask alone = {proxy / rps('Flask alone (no upstream)'):.2f} (>= 0.6)",
-         proxy / rps("Flask alone (no upstream)") >= 0.6),
-        (f"full chain / proxy only = {full / proxy:.2f} (>= 0.75)", full / proxy >= 0.75),
-        (f"full chain / seed proxy = {full / rps('seed proxy (requests.request)'):.2f} (>= 2)",
-         full / rps("seed proxy (requests.request)") >= 2),
-        (f"full chain / FastAPI + httpx = {full / rps('FastAPI + httpx (uvicorn)'):.2f} (>= 2)",
-         full / rps("FastAPI + httpx (uvicorn)") >= 2),
-        (f"full chain errors = {by_name['gateway, full chain'].errors} (0)",
-         by_name["gateway, full chain"].errors == 0),
+#: (numerator, denominator, target): each ratio is taken within one round
+#: (the two were measured minutes apart at most), then the median over rounds
+RATIOS = [
+    (PROXY, "Flask + requests.Session", 1.5),
+    (PROXY, "Flask alone (no upstream)", 0.6),
+    (FULL, PROXY, 0.75),
+    (FULL, "seed proxy (requests.request)", 2.0),
+    (FULL, "FastAPI + httpx (uvicorn)", 2.0),
+]
+
+
+def report(field: dict[str, Contender], rss: tuple[int, int] | None) -> list[tuple[str, bool]]:
+    def ratio(top: str, bottom: str) -> float:
+        pairs = zip(field[top].results, field[bottom].results, strict=True)
+        return statistics.median(a.rps / b.rps for a, b in pairs)
+
+    checks = [(f"{top} / {bottom} = {ratio(top, bottom):.2f} (>= {target:g})",
+               ratio(top, bottom) >= target) for top, bottom, target in RATIOS]
+    full, slow = field[FULL].median(), field[SLOW].median()
+    added = (field["gateway proxy only, 1 connection"].median().p50_ms
+             - field["backend alone, 1 connection"].median().p50_ms)
+    checks += [
+        (f"full chain errors = {full.errors:.0f} (0)", full.errors == 0),
         (f"200 ms upstream / {SLOW_IDEAL:.0f} = {slow.rps / SLOW_IDEAL:.2f} (>= 0.85), "
-         f"errors {slow.errors} (0)", slow.rps / SLOW_IDEAL >= 0.85 and slow.errors == 0),
+         f"errors {slow.errors:.0f} (0)", slow.rps / SLOW_IDEAL >= 0.85 and slow.errors == 0),
         (f"latency added at 1 connection (p50) = {added:.2f} ms (<= 1 ms)", added <= 1.0),
     ]
     if rss is not None:
@@ -270,14 +276,18 @@ def main() -> int:
     print(f"\n{os.cpu_count()} cores, {args.workers} workers per Python contender, medians of "
           f"{args.rounds} interleaved rounds of {args.seconds:g} s (wrk; 32 connections "
           "unless noted)\n")
-    print(f"| {'contender':40} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors |")
-    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|")
-    for name, r in by_name.items():
-        print(f"| {name:40} | {r.rps:8.0f} | {r.p50_ms:7.2f} | {r.p99_ms:7.2f} | {r.errors:6.0f} |")
+    print(f"| {'contender':40} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors | "
+          "req/s of each round |")
+    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|---------------------|")
+    for contender in field:
+        r = by_name[contender.name]
+        rounds = " ".join(f"{x.rps:.0f}" for x in contender.results)
+        print(f"| {contender.name:40} | {r.rps:8.0f} | {r.p50_ms:7.2f} | {r.p99_ms:7.2f} | "
+              f"{r.errors:6.0f} | {rounds} |")
     if args.only:
         return 0
     print()
-    for text, met in report(by_name, rss):
+    for text, met in report({c.name: c for c in field}, rss):
         print(f"{'met    ' if met else 'NOT MET'}  {text}")
     return 0
 
