@@ -39,12 +39,17 @@ _session = requests.Session()
 _session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
 
 
+def _relay(send, rest: str) -> Response:
+    """Forward the request with ``send`` (a Session's ``request``, or ``requests.request``)."""
+    resp = send(request.method, f"{UPSTREAM}/users/{rest}",
+                headers={k: v for k, v in request.headers if k != "Host"},
+                data=request.get_data(), allow_redirects=False)
+    return _answer(resp)
+
+
 @baseline.route("/users/<path:rest>", methods=["GET", "POST"])
 def forward(rest):
-    resp = _session.request(request.method, f"{UPSTREAM}/users/{rest}",
-                            headers={k: v for k, v in request.headers if k != "Host"},
-                            data=request.get_data(), allow_redirects=False)
-    return _answer(resp)
+    return _relay(_session.request, rest)
 
 
 seed = Flask("seed")
@@ -52,7 +57,4 @@ seed = Flask("seed")
 
 @seed.route("/users/<path:rest>", methods=["GET", "POST"])
 def seed_forward(rest):
-    resp = requests.request(request.method, f"{UPSTREAM}/users/{rest}",
-                            headers={k: v for k, v in request.headers if k != "Host"},
-                            data=request.get_data(), allow_redirects=False)
-    return _answer(resp)
+    return _relay(requests.request, rest)  # a new connection for every call
