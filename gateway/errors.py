@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 #: Short codes for the werkzeug HTTP errors the gateway can raise.
@@ -44,13 +44,17 @@ class GatewayError(Exception):
 def error_response(status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> Response:
     """The JSON body every gateway-made error has."""
-    state = g.get("_gateway_state")
-    body = json.dumps({"error": code, "message": message,
-                       "request_id": state.request_id if state else ""})
+    body = json.dumps({"error": code, "message": message, "request_id": _request_id()})
     response = Response(body, status=status, mimetype="application/json")
     if headers:
         response.headers.update(headers)
     return response
+
+
+def _request_id() -> str:
+    from .state import current_or_none  # here: the state module imports the transport, which imports this one
+    state = current_or_none()
+    return state.request_id if state else ""
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -73,8 +77,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception) -> Response:
-        state = g.get("_gateway_state")
-        app.logger.exception("unhandled error in request %s", state.request_id if state else "")
+        app.logger.exception("unhandled error in request %s", _request_id())
         return error_response(500, "internal_error",
                               "the gateway failed to handle this request; quote the request_id "
                               "when reporting it")

@@ -52,8 +52,9 @@ def current() -> RequestState:
     return g._gateway_state
 
 
-def _state_if_any() -> RequestState | None:
-    """The request's state, or None outside a request (a call from a script or thread)."""
+def current_or_none() -> RequestState | None:
+    """The request's state, or None outside a request (a call from a script or
+    thread) or before the state was made."""
     return g.get("_gateway_state") if has_app_context() else None
 
 
@@ -63,7 +64,7 @@ class RequestExchange(Exchange):
     A call made outside any request carries and reports nothing."""
 
     def headers(self) -> dict[str, str]:
-        state = _state_if_any()
+        state = current_or_none()
         if state is None:
             return {}
         if state.consumer:
@@ -71,7 +72,7 @@ class RequestExchange(Exchange):
         return {REQUEST_ID_HEADER: state.request_id}
 
     def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
-        state = _state_if_any()
+        state = current_or_none()
         if state is None:
             return
         if target:
@@ -100,7 +101,7 @@ def init_app(app: Flask, route_names: set[str]) -> None:
 
     @app.after_request
     def return_request_id(response: Response) -> Response:
-        state = g.get("_gateway_state")
+        state = current_or_none()
         response.headers[REQUEST_ID_HEADER] = state.request_id if state else incoming_or_new(None)
         return response
 
