@@ -46,8 +46,7 @@ def check(path: str | None) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    click.echo(f"{config.source}: OK, {len(config.services)} service(s), "
-               f"{len(config.blueprints)} blueprint(s)")
+    click.echo(f"{config.source}: OK, {len(config.services)} service(s)")
 
 
 @main.command(help="Print the JSON Schema of gateway.yaml.")

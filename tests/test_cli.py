@@ -117,7 +117,7 @@ def test_check_lists_blueprint_routes_and_warns_about_keys_without_consumers(tmp
             "quota", "5/second"] in rows
     assert ["/sample/hello", "sample", "GET"] == rows[3][:3]
     assert "services.users.auth: api_key, but no consumers are configured" in result.stderr
-    assert "OK, 1 service(s), 1 blueprint(s)" in result.stdout
+    assert result.stdout.splitlines()[-1].endswith(": OK, 1 service(s)")
 
 
 def test_schema_prints_the_config_json_schema():
