@@ -40,10 +40,6 @@ class BlueprintConfig(RoutePolicies):
         return {"anyOf": [{"type": "string", "description": "package.module:name"}, schema]}
 
     @property
-    def ref(self) -> str:
-        return self.blueprint
-
-    @property
     def loaded(self):
         """The flask.Blueprint this entry names."""
         return self._loaded
