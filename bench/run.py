@@ -42,6 +42,10 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    #: the server's CPU time (all its processes) per request: steadier than
+    #: req/s when other work shares the machine
+    cpu_ms: float = 0.0
+    requests: int = 0
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Contender:
 
     def median(self) -> Result:
         return Result(*(statistics.median(getattr(r, f) for r in self.results)
-                        for f in ("rps", "p50_ms", "p99_ms", "errors")))
+                        for f in ("rps", "p50_ms", "p99_ms", "errors", "cpu_ms", "requests")))
 
 
 # -- wrk --------------------------------------------------------------------------
@@ -78,7 +82,9 @@ def wrk(url: str, seconds: float, connections: int, headers: tuple[str, ...] = (
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Result(rps, p50, p99, errors + (int(non_2xx.group(1)) if non_2xx else 0))
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Result(rps, p50, p99, errors + (int(non_2xx.group(1)) if non_2xx else 0),
+                  requests=done)
 
 
 # -- the contenders ---------------------------------------------------------------
@@ -153,6 +159,24 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
     ]
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (from /proc)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        pending += [int(child) for child in children]
+    return total
+
+
 def measure(contender: Contender, seconds: float) -> None:
     port = free_port()
     process = contender.start(port)
@@ -160,7 +184,11 @@ def measure(contender: Contender, seconds: float) -> None:
         wait_for_port(port, process)
         url = f"http://127.0.0.1:{port}/users/1"
         wrk(url, 1, contender.connections, contender.headers)  # warm-up
-        contender.results.append(wrk(url, seconds, contender.connections, contender.headers))
+        cpu_before = tree_cpu_seconds(process.pid)
+        result = wrk(url, seconds, contender.connections, contender.headers)
+        cpu = tree_cpu_seconds(process.pid) - cpu_before
+        result.cpu_ms = cpu * 1000.0 / max(1, result.requests)
+        contender.results.append(result)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -277,13 +305,14 @@ def main() -> int:
           f"{args.rounds} interleaved rounds of {args.seconds:g} s (wrk; 32 connections "
           "unless noted)\n")
     print(f"| {'contender':40} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors | "
-          "req/s of each round |")
-    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|---------------------|")
+          "CPU ms/req | req/s of each round |")
+    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 9}|{'-' * 9}|--------|------------|"
+          "---------------------|")
     for contender in field:
         r = by_name[contender.name]
         rounds = " ".join(f"{x.rps:.0f}" for x in contender.results)
         print(f"| {contender.name:40} | {r.rps:8.0f} | {r.p50_ms:7.2f} | {r.p99_ms:7.2f} | "
-              f"{r.errors:6.0f} | {rounds} |")
+              f"{r.errors:6.0f} | {r.cpu_ms:10.3f} | {rounds} |")
     if args.only:
         return 0
     print()
