@@ -203,7 +203,11 @@ def worker_rss_kib(master_pid: int) -> list[int]:
 
 
 def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> tuple[int, int]:
-    """Total worker RSS (KiB) after a warm-up, and after ``requests_count`` more requests."""
+    """Total worker RSS (KiB) after a warm-up, and after ``requests_count`` more requests.
+
+    The warm-up runs 20k requests: a worker's threads start (and take their
+    stacks) as load first reaches them, which is growth, but not per request.
+    """
     config = gateway_config(tmp / "rss.yaml", backend_url, full_chain=True)
     port = free_port()
     process = gunicorn("wsgi:app", port, {"GATEWAY_WORKERS": str(workers),
@@ -212,12 +216,14 @@ def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> 
     headers = (f"X-API-Key: {BENCH_KEY}",)
     try:
         wait_for_port(port, process)
-        wrk(url, 5, 32, headers)
+        def run(count: int) -> None:
+            done = 0
+            while done < count:
+                done += wrk(url, 5, 32, headers).requests
+
+        run(20_000)
         before = sum(worker_rss_kib(process.pid))
-        done = 0
-        while done < requests_count:
-            result = wrk(url, 5, 32, headers)
-            done += int(result.rps * 5)
+        run(requests_count)
         return before, sum(worker_rss_kib(process.pid))
     finally:
         process.terminate()
