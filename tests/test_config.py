@@ -150,6 +150,9 @@ def test_blueprint_that_does_not_import_stops_the_start():
      "services.u.rate_limit: 'lots' is not a rate limit"),
     ({"services": {"u": {"upstream": "http://x", "cors": {"origins": ["http://a/b"]}}}},
      "services.u.cors.origins[0]: 'http://a/b' is not an origin"),
+    ({"services": {"u": {"upstream": "http://x", "timeout": "soon"}}},
+     "services.u.timeout: expected {connect: seconds, read: seconds} or a number of seconds, "
+     "got a string"),
     ({"services": {"gateway_health": "http://x"}},
      "services.gateway_health: the name 'gateway_health' is the gateway's own"),
     ({"storage": "redis://localhost:port/0", "services": {"u": "http://x"}},

@@ -32,9 +32,12 @@ class Section(BaseModel):
 
 
 def fail(message: str) -> PydanticCustomError:
-    """A validation error whose message is shown to the user as written."""
-    # braces in a value would be read as placeholders by pydantic_core
-    return PydanticCustomError("gateway", message.replace("{", "{{").replace("}", "}}"))
+    """A validation error whose message is shown to the user as written.
+
+    Without a context pydantic_core does not format the message, so braces in
+    it (``{connect: seconds}``) or in a value stay as they are.
+    """
+    return PydanticCustomError("gateway", message)
 
 
 def kind_of(value: Any) -> str:
