@@ -153,6 +153,9 @@ def test_blueprint_that_does_not_import_stops_the_start():
     ({"services": {"u": {"upstream": "http://x", "timeout": "soon"}}},
      "services.u.timeout: expected {connect: seconds, read: seconds} or a number of seconds, "
      "got a string"),
+    ({"services": {"u": {"upstream": 5}}},
+     "services.u.upstream: expected an http(s) URL or a list of them, got a number"),
+    ({"services": {1: "http://x"}}, "services.1: expected a string, got a number"),
     ({"services": {"gateway_health": "http://x"}},
      "services.gateway_health: the name 'gateway_health' is the gateway's own"),
     ({"storage": "redis://localhost:port/0", "services": {"u": "http://x"}},

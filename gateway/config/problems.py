@@ -42,8 +42,10 @@ def key_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
     """One problem as ``key.path: what is wrong``."""
-    # an error about a mapping's key is reported at that key
-    loc = [part for part in error["loc"] if part != "[key]"]
+    # an error about a mapping's key is reported at that key, whatever its type
+    raw = error["loc"]
+    loc = [str(part) if i + 1 < len(raw) and raw[i + 1] == "[key]" else part
+           for i, part in enumerate(raw) if part != "[key]"]
     value = error.get("input")
     kind = error["type"]
     ctx = error.get("ctx") or {}

@@ -84,6 +84,8 @@ class ServiceConfig(RoutePolicies):
     @field_validator("upstream", mode="wrap")
     @classmethod
     def _one_upstream(cls, value: Any, handler):
+        if not isinstance(value, (str, list)):
+            raise fail(f"expected an http(s) URL or a list of them, got {kind_of(value)}")
         urls = one_or_many(value, handler, _target_url)
         if not urls:
             raise fail("expected at least one URL")
