@@ -7,9 +7,10 @@ once (the default 128 × one worker per core keeps hundreds of slow upstream
 calls in flight: the suite holds 200 open through two workers; sync workers
 would hold two), and idle keep-alive connections wait in the poller instead
 of holding a thread. gunicorn's gevent worker, measured side by side in the
-same runs (README, "Speed"), was no faster on any row here (proxy only, full
-chain, 256 connections to a 200 ms upstream) and would need the whole
-process monkey-patched before anything imports ssl, so it is not used.
+same runs (README, "Speed"), was even on proxy only, ahead on the full chain
+and behind with 256 connections to a 200 ms upstream: no clear gain, and it
+would need the whole process monkey-patched before anything imports ssl, so
+it is not used.
 
 Environment: GATEWAY_BIND (default 127.0.0.1:8000), GATEWAY_WORKERS (default:
 one per core), GATEWAY_THREADS (default 128; the app sizes its connection pools
