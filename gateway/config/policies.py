@@ -63,7 +63,7 @@ class CorsConfig(Section):
     @field_validator("methods")
     @classmethod
     def _upper(cls, methods: list[str] | None) -> list[str] | None:
-        return [m.upper() for m in methods] or None if methods is not None else None
+        return [m.upper() for m in methods] if methods else None
 
     @model_validator(mode="after")
     def _credentials_need_origins(self) -> CorsConfig:

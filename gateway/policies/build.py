@@ -36,10 +36,9 @@ def breaker_factory(service: str, config: BreakerConfig, storage):
 def install(app: Flask, config: GatewayConfig, routes: list[Route], storage) -> None:
     """Register the chains, and Flask-Limiter between their two halves."""
     chains = Chains()
-    needs_quota = any(r.policies.rate_limit for r in routes) or any(
-        c.rate_limit for c in config.consumers.values())
+    consumer_quotas = any(c.rate_limit for c in config.consumers.values())
     limiter = None
-    if needs_quota:
+    if consumer_quotas or any(r.policies.rate_limit for r in routes):
         limiter = GatewayLimiter(config, limiter_options(storage, config.storage),
                                  on_storage_error=metrics.storage_error("quota"))
     client = redis_client(storage) if storage is not None else None
@@ -56,8 +55,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage) -> 
             pre.append(BodyLimit(p.max_body_bytes))
         if p.auth == "api_key":
             pre.append(ApiKeyAuth(route.name, config.consumers))
-        if limiter is not None and (p.rate_limit or (p.auth == "api_key" and any(
-                c.rate_limit for c in config.consumers.values()))):
+        if limiter is not None and (p.rate_limit or (p.auth == "api_key" and consumer_quotas)):
             if p.rate_limit:
                 limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
             pre.append(QuotaHeaders(limiter))
