@@ -54,8 +54,9 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
 
     app = Flask("gateway", static_folder=None)  # every path belongs to a service
     storage = open_storage(config.storage) if config.keeps_shared_state() else None
-    # gthread runs GATEWAY_THREADS requests per worker: size the pools to match
-    pool_size = int(os.environ.get("GATEWAY_THREADS") or DEFAULT_POOL_SIZE)
+    # a worker keeps GATEWAY_CONNECTIONS requests in flight (gunicorn.conf.py):
+    # size the pools to match, so none of their connections is thrown away
+    pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
     exchange = state.RequestExchange()
     upstreams = {}
     for name, service in config.services.items():

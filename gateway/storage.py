@@ -14,15 +14,13 @@ from limits.errors import StorageError
 from limits.storage import RedisStorage, storage_from_string
 from limits.storage import Storage as LimitsStorage
 
+from .config.types import is_redis
+
 #: A gateway must not hang on its store: fail fast and apply on_storage_error.
 REDIS_TIMEOUT = 0.5
 
 #: Exception types that mean "the store cannot be reached".
 BACKEND_ERRORS: tuple[type[Exception], ...] = (StorageError, redis.RedisError, OSError)
-
-
-def is_redis(uri: str) -> bool:
-    return uri.startswith(("redis://", "rediss://", "redis+"))
 
 
 def storage_options(uri: str) -> dict:

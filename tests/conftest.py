@@ -212,7 +212,7 @@ def gunicorn_gateway(tmp_path):
     """Start ``gunicorn -c gunicorn.conf.py -b 127.0.0.1:PORT wsgi:app`` on a config."""
     started = []
 
-    def start(config: dict | str, workers: int = 2, threads: int | None = 8,
+    def start(config: dict | str, workers: int = 2, connections: int | None = None,
               env: dict | None = None) -> GunicornGateway:
         if isinstance(config, dict):
             path = tmp_path / f"gateway-{len(started)}.yaml"
@@ -223,9 +223,10 @@ def gunicorn_gateway(tmp_path):
         log_path = tmp_path / f"gunicorn-{port}.log"
         full_env = dict(os.environ, GATEWAY_CONFIG=str(path), GATEWAY_WORKERS=str(workers),
                         **(env or {}))
-        full_env.pop("GATEWAY_THREADS", None)
-        if threads is not None:  # None: gunicorn.conf.py's default
-            full_env["GATEWAY_THREADS"] = str(threads)
+        for name in ("GATEWAY_CONNECTIONS", "GATEWAY_THREADS"):
+            full_env.pop(name, None)
+        if connections is not None:  # None: gunicorn.conf.py's default
+            full_env["GATEWAY_CONNECTIONS"] = str(connections)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",

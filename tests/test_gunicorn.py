@@ -62,7 +62,7 @@ def test_gunicorn_refuses_scheme_relative_and_dot_paths(gunicorn_gateway, shop):
 
 def test_hundreds_of_slow_calls_in_flight_at_once(gunicorn_gateway, upstream):
     """With the default settings, two workers hold 200 upstream calls open together."""
-    gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, threads=None)
+    gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2)
     held, results = hold_calls(gw.port, "/slow/hold", 200, upstream.app)
     assert held == 200, f"only {held} calls were in flight at once"
     assert results.count(200) == 200
@@ -124,7 +124,7 @@ def test_flask_run_reports_a_config_error_in_a_few_lines(tmp_path):
 def test_clients_keep_their_connection_between_requests(gunicorn_gateway, upstream):
     """nginx keeps its connections to the gateway open: so must gunicorn."""
     import http.client
-    gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=2, threads=None)
+    gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=2)
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
     try:
         conn.request("GET", "/users/1")
@@ -160,15 +160,26 @@ def test_gunicorn_leaves_no_metrics_directory_behind(gunicorn_gateway, upstream,
     assert set(glob.glob(pattern)) == before
 
 
-def test_a_burst_spreads_over_workers_with_keep_alive_on(gunicorn_gateway, upstream):
-    """Two workers × 8 threads, 16 slow calls at once: every one starts at once.
-
-    Plain gthread with room for keep-alive connections lets one worker accept
-    more than its threads and queue them (measured: 14 or 15 of 16 in three
-    rounds of four); the gateway's worker accepts only while a thread is free.
-    """
-    gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, threads=8)
+def test_a_burst_spreads_over_workers(gunicorn_gateway, upstream):
+    """Two workers of 8 connections each, 16 slow calls at once: every one starts
+    at once. A worker with no room stops accepting, so its sibling takes the rest."""
+    gw = gunicorn_gateway({"services": {"slow": upstream.url}}, workers=2, connections=8)
     for _ in range(2):
         held, statuses = hold_calls(gw.port, "/slow/hold", 16, upstream.app, wait=5)
         assert statuses == [200] * 16
         assert held == 16, f"only {held} of 16 calls were started at once"
+
+
+def test_workers_run_gevent_patched_before_anything_imports_ssl(gunicorn_gateway, upstream,
+                                                                 tmp_path):
+    """The master imports nothing that gevent must patch first (urllib3, redis,
+    requests): a module that took ssl's classes before the patch would block a
+    whole worker on every TLS read."""
+    config = {"storage": "memory://", "services": {"users": {
+        "upstream": upstream.url, "rate_limit": "100/minute"}},
+        "blueprints": ["blueprints.shop:bp"]}
+    gw = gunicorn_gateway(config, workers=2)
+    assert requests.get(gw.url + "/users/1", timeout=10).status_code == 200
+    log = gw.log()
+    assert "Using worker: gevent" in log
+    assert "MonkeyPatchWarning" not in log and "monkey-patch" not in log.lower(), log

@@ -23,7 +23,7 @@ def demo(tmp_path):
     out = tmp_path / "run.log"
     env = dict(os.environ, GATEWAY_BIND=f"127.0.0.1:{port}",
                **{k: str(v) for k, v in ports.items()})
-    for name in ("GATEWAY_CONFIG", "GATEWAY_WORKERS", "GATEWAY_THREADS"):
+    for name in ("GATEWAY_CONFIG", "GATEWAY_WORKERS", "GATEWAY_CONNECTIONS", "GATEWAY_THREADS"):
         env.pop(name, None)
     with open(out, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "examples.run"], cwd=ROOT, env=env,

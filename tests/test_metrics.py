@@ -70,10 +70,10 @@ def total(text: str, service: str, status: str = "200") -> float:
 
 def test_metrics_add_up_across_gunicorn_workers(gunicorn_gateway, upstream, tmp_path):
     metrics_dir = tmp_path / "prom"
-    gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=3, threads=4,
+    gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=3, connections=4,
                           env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
-    # twelve calls held open at once: a worker takes only as many as it has
-    # threads (4), so all three workers must serve some of them
+    # twelve calls held open at once: a worker takes only as many connections
+    # as GATEWAY_CONNECTIONS (4), so all three workers must serve some of them
     held, _ = hold_calls(gw.port, "/users/hold", 12, upstream.app)
     assert held == 12
     for _ in range(18):

@@ -141,7 +141,7 @@ def test_quota_is_exact_across_workers_and_processes(gunicorn_gateway, upstream,
     """Two gunicorn processes of two workers each share one Redis: N+k requests, k 429s."""
     config = {"storage": redis_url, "services": {"users": {
         "upstream": upstream.url, "rate_limit": "40/minute"}}}
-    gateways = [gunicorn_gateway(config, workers=2, threads=4) for _ in range(2)]
+    gateways = [gunicorn_gateway(config, workers=2, connections=4) for _ in range(2)]
     statuses: list[int] = []
 
     def burst(url):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from ..storage import is_redis
 from .model import GatewayConfig
+from .types import is_redis
 
 
 def config_warnings(config: GatewayConfig, workers: int | None = None) -> list[str]:

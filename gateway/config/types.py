@@ -86,6 +86,11 @@ def _target_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def is_redis(uri: str) -> bool:
+    """Whether a ``storage`` URI names Redis (shared across workers and hosts)."""
+    return uri.startswith(("redis://", "rediss://", "redis+"))
+
+
 def _storage(uri: str) -> str:
     if not _STORAGE.match(uri):
         raise fail(f"{uri!r} is not a storage URI (expected memory:// or redis://host:port/db)")

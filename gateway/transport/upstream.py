@@ -35,9 +35,10 @@ from ..config import ServiceConfig
 from .errors import UpstreamError, before_sending, translate
 from .pools import ProxyAdapter
 
-#: Connections kept per target and worker. gthread runs GATEWAY_THREADS
-#: requests at once per worker, so a pool this size never discards connections.
-DEFAULT_POOL_SIZE = 128
+#: Connections kept per target and worker when GATEWAY_CONNECTIONS does not
+#: say (it does under gunicorn): a pool as large as the requests a worker keeps
+#: in flight never discards connections.
+DEFAULT_POOL_SIZE = 1000
 #: How long a target that refused or timed out a connection is passed over
 #: while others are healthy (nginx's ``fail_timeout`` default).
 FAIL_TIMEOUT = 10.0
