@@ -34,6 +34,9 @@ from tests.conftest import free_port, wait_for_port  # noqa: E402
 BENCH_KEY = "bench-key"
 BENCH_REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
 SLOW_IDEAL = 256 / 0.2  # req/s with every one of 256 connections waiting 200 ms
+#: gunicorn's gthread worker as the gateway ran before gevent (command-line
+#: options override gunicorn.conf.py's worker class)
+GTHREAD = ("-k", "gthread", "--threads", "128", "--worker-connections", "1128")
 
 
 @dataclass
@@ -150,6 +153,18 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
                   connections=256),
         Contender("gateway, 200 ms upstream, 256 conns",
                   lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(slow)}),
+                  connections=256),
+        # the worker model, decided by these rows: the same gateway under gthread
+        Contender("gateway, proxy only, gthread",
+                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(proxy_only)},
+                                     extra=GTHREAD)),
+        Contender("gateway, full chain, gthread",
+                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(full)},
+                                     extra=GTHREAD),
+                  headers=(f"X-API-Key: {BENCH_KEY}",)),
+        Contender("gateway, 200 ms upstream, gthread",
+                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(slow)},
+                                     extra=GTHREAD),
                   connections=256),
         Contender("backend alone, 1 connection", lambda p: nginx.backend(p), connections=1),
         Contender("gateway proxy only, 1 connection",
@@ -324,7 +339,26 @@ def main() -> int:
     print()
     for text, met in report({c.name: c for c in field}, rss):
         print(f"{'met    ' if met else 'NOT MET'}  {text}")
+    print()
+    for text in worker_model(by_name):
+        print(text)
     return 0
+
+
+#: (the gateway's row, the same under gthread): how the worker model was chosen
+WORKER_MODEL = [(PROXY, "gateway, proxy only, gthread"), (FULL, "gateway, full chain, gthread"),
+                (SLOW, "gateway, 200 ms upstream, gthread")]
+
+
+def worker_model(by_name: dict[str, Result]) -> list[str]:
+    """gevent against gthread on the same rows: req/s and CPU time per request."""
+    lines = []
+    for gevent_row, gthread_row in WORKER_MODEL:
+        ours, theirs = by_name[gevent_row], by_name[gthread_row]
+        lines.append(f"worker model  {gevent_row}: gevent {ours.rps:.0f} req/s, "
+                     f"{ours.cpu_ms:.3f} CPU ms/req; gthread {theirs.rps:.0f} req/s, "
+                     f"{theirs.cpu_ms:.3f} CPU ms/req ({ours.rps / theirs.rps:.2f}× the req/s)")
+    return lines
 
 
 if __name__ == "__main__":
