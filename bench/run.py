@@ -130,6 +130,12 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
     full = gateway_config(tmp / "full.yaml", backend_url, full_chain=True)
     slow = gateway_config(tmp / "slow.yaml", slow_url, full_chain=False)
     user_conf = "bench/upstream.conf.py"
+    key = (f"X-API-Key: {BENCH_KEY}",)
+
+    def gateway(config: Path, extra: tuple[str, ...] = ()) -> Callable[[int], subprocess.Popen]:
+        return lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(config)},
+                                  extra=extra)
+
     return [
         Contender("backend alone (nginx return 200)", lambda p: nginx.backend(p)),
         Contender("nginx proxy_pass", lambda p: nginx.proxy(p, backend_port, workers)),
@@ -143,34 +149,17 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
                   lambda p: gunicorn("bench.apps:seed", p, env, user_conf, user_proxy)),
         Contender("FastAPI + httpx (uvicorn)",
                   lambda p: uvicorn("bench.fastapi_peer:app", p, workers, env)),
-        Contender("gateway, proxy only",
-                  lambda p: gunicorn("wsgi:app", p, {**gateway_env,
-                                                      "GATEWAY_CONFIG": str(proxy_only)})),
-        Contender("gateway, full chain",
-                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(full)}),
-                  headers=(f"X-API-Key: {BENCH_KEY}",)),
+        Contender("gateway, proxy only", gateway(proxy_only)),
+        Contender("gateway, full chain", gateway(full), headers=key),
         Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
                   connections=256),
-        Contender("gateway, 200 ms upstream, 256 conns",
-                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(slow)}),
-                  connections=256),
+        Contender("gateway, 200 ms upstream, 256 conns", gateway(slow), connections=256),
         # the worker model, decided by these rows: the same gateway under gthread
-        Contender("gateway, proxy only, gthread",
-                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(proxy_only)},
-                                     extra=GTHREAD)),
-        Contender("gateway, full chain, gthread",
-                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(full)},
-                                     extra=GTHREAD),
-                  headers=(f"X-API-Key: {BENCH_KEY}",)),
-        Contender("gateway, 200 ms upstream, gthread",
-                  lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(slow)},
-                                     extra=GTHREAD),
-                  connections=256),
+        Contender("gateway, proxy only, gthread", gateway(proxy_only, GTHREAD)),
+        Contender("gateway, full chain, gthread", gateway(full, GTHREAD), headers=key),
+        Contender("gateway, 200 ms upstream, gthread", gateway(slow, GTHREAD), connections=256),
         Contender("backend alone, 1 connection", lambda p: nginx.backend(p), connections=1),
-        Contender("gateway proxy only, 1 connection",
-                  lambda p: gunicorn("wsgi:app", p, {**gateway_env,
-                                                      "GATEWAY_CONFIG": str(proxy_only)}),
-                  connections=1),
+        Contender("gateway proxy only, 1 connection", gateway(proxy_only), connections=1),
     ]
 
 

@@ -170,8 +170,7 @@ def test_a_burst_spreads_over_workers(gunicorn_gateway, upstream):
         assert held == 16, f"only {held} of 16 calls were started at once"
 
 
-def test_workers_run_gevent_patched_before_anything_imports_ssl(gunicorn_gateway, upstream,
-                                                                 tmp_path):
+def test_workers_run_gevent_patched_before_anything_imports_ssl(gunicorn_gateway, upstream):
     """The master imports nothing that gevent must patch first (urllib3, redis,
     requests): a module that took ssl's classes before the patch would block a
     whole worker on every TLS read."""
