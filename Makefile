@@ -17,6 +17,7 @@ run: $(STAMP)
 
 test: lint
 	PY=$(PY) scripts/ensure-redis
+	scripts/ensure-chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # ruff and mypy, configured in ruff.toml and setup.cfg [mypy]

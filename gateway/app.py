@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import endpoints, state
+from .compose.aggregate import CallPool
 from .config import ConfigError, GatewayConfig, load_config, parse_config
 from .config.checks import route_names
 from .errors import register_error_handlers
+from .openapi import openapi_document
 from .policies import build as policies
 from .policies.build import breaker_factory
 from .routing import register_routes
@@ -37,6 +39,8 @@ class Gateway:
     upstreams: dict[str, Upstream]
     #: the shared ``limits`` storage (None when nothing needs one)
     storage: Any = None
+    #: the merged OpenAPI document served at /openapi.json (gateway/openapi)
+    openapi: dict = field(default_factory=dict)
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
@@ -63,7 +67,9 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         breaker = service.circuit_breaker
         factory = breaker_factory(name, breaker, storage) if breaker else None
         upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, exchange=exchange)
-    app.extensions["gateway"] = Gateway(config=config, upstreams=upstreams, storage=storage)
+    # the services' documents are fetched now, once; an unreachable one is a warning
+    app.extensions["gateway"] = Gateway(config=config, upstreams=upstreams, storage=storage,
+                                        openapi=openapi_document(config, upstreams))
 
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app)
@@ -71,7 +77,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     state.init_app(app, set(route_names(config)))
     register_error_handlers(app)
     endpoints.register(app)
-    routes = register_routes(app, config, upstreams)
+    routes = register_routes(app, config, upstreams, CallPool(pool_size))
     policies.install(app, config, routes, storage)
 
     if config.trusted_proxies:

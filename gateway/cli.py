@@ -4,6 +4,9 @@
   start (blueprint imports included), print the route table, exit 1 on errors.
 - ``gateway schema``: print the config file's JSON Schema (for editors).
 - ``gateway hash-key``: print the form an API key is stored in.
+- ``gateway openapi [--config FILE] [--refresh]``: print the merged OpenAPI
+  document (the services' documents from the kept copies, ``--refresh``
+  fetches them anew).
 
 Installed as a console script by setup.cfg.
 """
@@ -28,18 +31,27 @@ def main() -> None:
     pass
 
 
-@main.command(help="Validate the config file and print the route table.")
-@click.option("--config", "path", metavar="FILE", default=None,
-              help="the YAML file (default: $GATEWAY_CONFIG, then ./gateway.yaml)")
-def check(path: str | None) -> None:
+config_option = click.option(
+    "--config", "path", metavar="FILE", default=None,
+    help="the YAML file (default: $GATEWAY_CONFIG, then ./gateway.yaml)")
+
+
+def _load(path: str | None) -> GatewayConfig:
+    """The config as the gateway would load it, or exit 1 with every problem."""
     # blueprints are imported as gunicorn and flask import them: from the working directory
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        config = load_config(path, named_by="--config" if path else None)
+        return load_config(path, named_by="--config" if path else None)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+
+
+@main.command(help="Validate the config file and print the route table.")
+@config_option
+def check(path: str | None) -> None:
+    config = _load(path)
     for warning in config_warnings(config):
         click.echo(f"warning: {warning}", err=True)
     rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES"), *route_table(config)]
@@ -64,6 +76,22 @@ def hash_key_command() -> None:
         click.echo("no key on stdin: echo -n 'the-key' | gateway hash-key", err=True)
         sys.exit(1)
     click.echo(hash_key(key))
+
+
+@main.command(help="Print the merged OpenAPI document of every route.")
+@config_option
+@click.option("--refresh", is_flag=True,
+              help="fetch each service's own document again instead of the kept copy")
+def openapi(path: str | None, refresh: bool) -> None:
+    import logging
+
+    from .openapi import openapi_document
+    from .transport import Upstream
+
+    config = _load(path)
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    upstreams = {name: Upstream(service) for name, service in config.services.items()}
+    click.echo(json.dumps(openapi_document(config, upstreams, refresh=refresh), indent=2))
 
 
 if __name__ == "__main__":

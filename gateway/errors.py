@@ -33,18 +33,21 @@ class GatewayError(Exception):
     """An error the gateway answers on its own, with a short code and a sentence."""
 
     def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, extra: dict | None = None):
+        """:param extra: more fields for the JSON body (an aggregate's ``_errors``)."""
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
 def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> Response:
+                   headers: dict[str, str] | None = None, extra: dict | None = None) -> Response:
     """The JSON body every gateway-made error has."""
-    body = json.dumps({"error": code, "message": message, "request_id": _request_id()})
+    body = json.dumps({"error": code, "message": message, "request_id": _request_id(),
+                       **(extra or {})})
     response = Response(body, status=status, mimetype="application/json")
     if headers:
         response.headers.update(headers)
@@ -60,7 +63,7 @@ def _request_id() -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(GatewayError)
     def gateway_error(exc: GatewayError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.extra)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

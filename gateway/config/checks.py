@@ -14,22 +14,24 @@ from flask import Blueprint, Flask
 from .model import GatewayConfig
 
 #: Paths the gateway serves itself; no service or blueprint may take them.
-RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
 #: Blueprint names of the gateway's own endpoints (gateway/endpoints).
-RESERVED_NAMES = ("gateway_health", "gateway_metrics")
+RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs")
 
 
 def cross_check(config: GatewayConfig) -> list[str]:
     """Every problem between sections, each as ``key.path: what is wrong``."""
-    problems = _prefixes(config) + _shared_keys(config) + _blueprints(config)
-    if not any(p.startswith("blueprints") for p in problems):
+    problems = (_prefixes(config) + _shared_keys(config) + _blueprints(config)
+                + _aggregates(config))
+    if not any(p.startswith(("blueprints", "aggregates")) for p in problems):
         problems += _consumer_routes(config)
     return problems
 
 
 def route_names(config: GatewayConfig) -> list[str]:
-    """The names a consumer's ``services`` may list: services, then blueprints."""
-    return [*config.services, *(b.loaded.name for b in config.blueprints if b.loaded)]
+    """The names a consumer's ``services`` may list: services, blueprints, aggregates."""
+    return [*config.services, *(b.loaded.name for b in config.blueprints if b.loaded),
+            *(a.route_name for a in config.aggregates)]
 
 
 def _prefixes(config: GatewayConfig) -> list[str]:
@@ -86,6 +88,28 @@ def _blueprints(config: GatewayConfig) -> list[str]:
             if rule.rule in RESERVED_PATHS:
                 problems.append(f"{where}: blueprint {bp.name!r} has a route on {rule.rule}, "
                                 "which the gateway serves itself; move it")
+    return problems
+
+
+def _aggregates(config: GatewayConfig) -> list[str]:
+    problems: list[str] = []
+    taken = {*config.services, *RESERVED_NAMES,
+             *(b.loaded.name for b in config.blueprints if b.loaded)}
+    paths: set[str] = set()
+    for index, aggregate in enumerate(config.aggregates):
+        where = f"aggregates[{index}]"
+        name = aggregate.route_name
+        if name in taken:
+            problems.append(f"{where}: the route name {name!r} is already taken by a service, "
+                            "blueprint or aggregate; set this aggregate's name:")
+        taken.add(name)
+        if aggregate.path in RESERVED_PATHS or aggregate.path in paths:
+            problems.append(f"{where}.path: {aggregate.path} is already served; choose another")
+        paths.add(aggregate.path)
+        for call_name, call in aggregate.calls.items():
+            if call.service not in config.services:
+                problems.append(f"{where}.calls.{call_name}.service: {call.service!r} is not a "
+                                f"service (known: {', '.join(sorted(config.services))})")
     return problems
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from .aggregates import AggregateConfig
 from .blueprints import BlueprintConfig
 from .consumers import ConsumerConfig
 from .services import ServiceConfig
@@ -38,6 +39,7 @@ class GatewayConfig(Section):
         description="a mapping of at least one service name to its settings, "
                     "e.g. services: {users: {upstream: http://127.0.0.1:9001}}")
     blueprints: list[BlueprintConfig] = []
+    aggregates: list[AggregateConfig] = []
 
     #: where the config came from (a file path, or "<mapping>")
     _source: str = PrivateAttr("<mapping>")
@@ -67,6 +69,6 @@ class GatewayConfig(Section):
 
     def keeps_shared_state(self) -> bool:
         """Whether any quota, cache or breaker needs the shared store."""
-        routes = [*self.services.values(), *self.blueprints]
+        routes = [*self.services.values(), *self.blueprints, *self.aggregates]
         return (any(r.keeps_state() for r in routes)
                 or any(c.rate_limit for c in self.consumers.values()))

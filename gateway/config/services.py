@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .policies import BreakerConfig, RoutePolicies
+from .transforms import TransformConfig
 from .types import (
     ALL_METHODS,
     Method,
@@ -63,6 +64,9 @@ class ServiceConfig(RoutePolicies):
                          description="extra attempts for idempotent methods on connection failures")
     preserve_host: bool = False
     circuit_breaker: BreakerConfig | None = None
+    transform: TransformConfig | None = None
+    openapi: str | None = Field(None, description="the path of the upstream's own OpenAPI "
+                                "document, e.g. /openapi.json, merged into the gateway's")
 
     _name: str = PrivateAttr("")
 
@@ -105,16 +109,22 @@ class ServiceConfig(RoutePolicies):
             raise fail(f"{prefix!r} must not contain '.' or '..' segments")
         return prefix.rstrip("/") or "/"
 
+    @field_validator("openapi")
+    @classmethod
+    def _openapi_path(cls, path: str | None) -> str | None:
+        if path is not None and not path.startswith("/"):
+            raise fail(f"{path!r} is not a path on the upstream (expected e.g. /openapi.json)")
+        return path
+
     @property
     def name(self) -> str:
         return self._name
 
     def describe(self) -> str:
         breaker = self.circuit_breaker
-        if breaker is None:
-            return super().describe()
-        own = f"breaker {breaker.failures}/{breaker.reset_after:g}s"
-        return ", ".join(p for p in (super().describe(), own) if p)
+        own = [f"breaker {breaker.failures}/{breaker.reset_after:g}s" if breaker else "",
+               self.transform.describe() if self.transform else ""]
+        return ", ".join(p for p in (super().describe(), *own) if p)
 
     def keeps_state(self) -> bool:
         return super().keeps_state() or self.circuit_breaker is not None

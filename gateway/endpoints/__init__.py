@@ -1,4 +1,4 @@
-"""The gateway's own endpoints: ``/healthz``, ``/readyz``, ``/metrics``.
+"""The gateway's own endpoints: ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``, ``/docs``.
 
 Each is a small blueprint registered by :func:`register`; their paths are
 reserved (gateway/config/checks.py), so no service or blueprint can take them.
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import health, metrics
+from . import docs, health, metrics
 
-BLUEPRINTS = (health.bp, metrics.bp)
+BLUEPRINTS = (health.bp, metrics.bp, docs.bp)
 
 
 def register(app: Flask) -> None:

@@ -5,7 +5,8 @@ Each service becomes its own Blueprint mounted at its prefix, with one view
 it. werkzeug's router then does what nginx's ``location`` matching does: the
 longest prefix wins, and a method the service does not allow gets a 405.
 Hand-written blueprints were imported while the config was validated; here
-they are only registered.
+they are only registered. Each aggregate is a Blueprint too, with one GET
+rule whose view is :class:`~gateway.compose.aggregate.AggregateView`.
 
 - :mod:`.proxy`: the view that forwards one request and streams the answer.
 - :mod:`.paths`: the raw request target and the traversal check.
@@ -19,8 +20,11 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask
 from werkzeug.routing import PathConverter
 
+from ..compose.aggregate import AggregateView, CallPool
+from ..compose.transform import Transformer
 from ..config import GatewayConfig, RoutePolicies, ServiceConfig
 from ..config.checks import blueprint_rules
+from ..telemetry import metrics
 from ..transport import Upstream
 from .proxy import ServiceProxy
 
@@ -64,9 +68,10 @@ def service_blueprint(service: ServiceConfig, upstream: Upstream,
     return bp
 
 
-def register_routes(app: Flask, config: GatewayConfig,
-                    upstreams: dict[str, Upstream]) -> list[Route]:
-    """Register every service and hand-written blueprint; describe them for the policies."""
+def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upstream],
+                    call_pool: CallPool) -> list[Route]:
+    """Register every service, hand-written blueprint and aggregate; describe them
+    for the policies."""
     app.url_map.converters["rest"] = RestOfPath
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
@@ -81,6 +86,15 @@ def register_routes(app: Flask, config: GatewayConfig,
         methods = sorted({m for rule in app.url_map.iter_rules()
                           if rule.endpoint.startswith(bp.name + ".") for m in rule.methods or ()})
         routes.append(Route(bp.name, entry, tuple(methods), bp))
+    transformers = {name: Transformer(name, service.transform)
+                    for name, service in config.services.items() if service.transform}
+    for aggregate in config.aggregates:
+        view = AggregateView(aggregate, upstreams, transformers, call_pool,
+                             on_call=metrics.aggregate_call(aggregate.route_name))
+        bp = Blueprint(aggregate.route_name, __name__)
+        bp.add_url_rule(aggregate.path, "aggregate", view, methods=["GET"])
+        app.register_blueprint(bp)
+        routes.append(Route(bp.name, aggregate, ("GET", "HEAD"), bp))
     return routes
 
 
@@ -100,4 +114,8 @@ def route_table(config: GatewayConfig) -> list[tuple[str, str, str, str, str]]:
             methods = ",".join(sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}))
             rows.append((rule.rule, bp.name, methods, f"(blueprint {entry.blueprint})",
                          entry.describe() or "-"))
+    for aggregate in config.aggregates:
+        services = ", ".join(dict.fromkeys(c.service for c in aggregate.calls.values()))
+        rows.append((aggregate.path, aggregate.route_name, "GET", f"(aggregate of {services})",
+                     aggregate.describe()))
     return rows

@@ -10,16 +10,25 @@ WSGI server as it arrives.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 
 from flask import Response, request
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.response import BaseHTTPResponse
 from urllib3.util import SKIP_HEADER
 from werkzeug.exceptions import MethodNotAllowed
 
+from ..compose.transform import Transformer
 from ..config import ServiceConfig
+from ..config.transforms import DEFAULT_TRANSFORM_MAX_BYTES
+from ..errors import GatewayError
 from ..transport import READ_CHUNK, Upstream, UpstreamBody
+from ..transport.errors import translate
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .paths import check_path, raw_target, strip_segments
+
+log = logging.getLogger("gateway.transform")
 
 
 class ProxyResponse(Response):
@@ -55,6 +64,9 @@ class ServiceProxy:
             drop.add("x-api-key")  # the upstream learns the consumer, never the key
         self.drop_request = frozenset(drop)
         self.methods = frozenset(service.methods)
+        self.transformer = Transformer(service.name, service.transform) if service.transform else None
+        #: the most of a request body a body transform reads
+        self.max_transform_bytes = service.max_body_bytes or DEFAULT_TRANSFORM_MAX_BYTES
         # Flask and Flask-Limiter name views by these, as for a function
         self.__name__ = self.__qualname__ = f"proxy_{service.name}"
 
@@ -69,22 +81,80 @@ class ServiceProxy:
         path, _, query = target.partition("?")
         if self.service.strip_prefix:
             path = strip_segments(path, self.prefix_segments)
+        transformer = self.transformer
+        if transformer is not None:
+            query = transformer.request_query(query)
         if query or target.endswith("?"):
             path = f"{path}?{query}"
 
         headers = self.upstream_headers(environ)
+        body: Iterator[bytes] | bytes | None
         body, chunked = self.request_body(environ)
+        if transformer is not None:
+            headers, body, chunked = self.transform_request(transformer, headers, body, chunked)
         # the request id and consumer are added by the transport, as for every call
         upstream_response, _ = self.upstream.send(
-            environ["REQUEST_METHOD"], path, headers, body, chunked, can_retry=body is None)
+            environ["REQUEST_METHOD"], path, headers, body, chunked,
+            can_retry=body is None or isinstance(body, bytes))
 
         response_headers = end_to_end(upstream_response.headers.items(), DROP_FROM_RESPONSE,
                                       upstream_response.headers.get("connection"))
         status = upstream_response.status
         reason = upstream_response.reason
-        return ProxyResponse(UpstreamBody(upstream_response),
-                             status=f"{status} {reason}" if reason else status,
+        status_line = f"{status} {reason}" if reason else status
+        first = b""
+        if transformer is not None:
+            response_headers = transformer.response_headers(response_headers)
+            if (transformer.reshapes_answers and environ["REQUEST_METHOD"] != "HEAD"
+                    and transformer.wants_answer(status, upstream_response.headers)):
+                reshaped, first = self.reshape_answer(transformer, upstream_response)
+                if reshaped is not None:  # else: too large, streamed on after ``first``
+                    return Response(reshaped, status=status_line, headers=[
+                        (k, v) for k, v in response_headers if k.lower() != "content-length"])
+        return ProxyResponse(UpstreamBody(upstream_response, first), status=status_line,
                              headers=response_headers, direct_passthrough=True)
+
+    def transform_request(self, transformer: Transformer, headers: dict[str, str],
+                          body: Iterator[bytes] | None, chunked: bool):
+        """The service's request transform: headers, then a JSON body read whole."""
+        headers = transformer.request_headers(headers)
+        if transformer.reshapes_answers:
+            # a reshaped answer must be plain JSON: never ask for one to decompress
+            headers["Accept-Encoding"] = "identity"
+        if transformer.request.body is None or body is None:
+            return headers, body, chunked
+        data = b"".join(body)  # BodyLimit (or werkzeug's max_content_length) bounds it
+        if len(data) > self.max_transform_bytes:
+            raise GatewayError(413, "body_too_large", f"this route reshapes request bodies of "
+                               f"at most {self.max_transform_bytes} bytes")
+        reshaped = transformer.request_body(data)
+        headers = {k: v for k, v in headers.items()
+                   if k.lower() not in ("content-length", "content-type")}
+        headers["Content-Type"] = "application/json"
+        headers["Content-Length"] = str(len(reshaped))
+        return headers, reshaped, False
+
+    def reshape_answer(self, transformer: Transformer,
+                       upstream_response: BaseHTTPResponse) -> tuple[bytes | None, bytes]:
+        """Read the answer up to the cap and reshape it.
+
+        :returns: the whole body to send (reshaped, or as it came when it is
+            not JSON the transform can use), or None and the bytes already
+            read when the answer is too large to buffer.
+        """
+        cap = transformer.response.max_body_bytes
+        try:
+            data = upstream_response.read(cap + 1, decode_content=False)
+        except (Urllib3Error, OSError) as exc:
+            upstream_response.close()
+            raise translate(exc, "") from None
+        if len(data) > cap:
+            log.warning("%s: answer passed through untouched: it is larger than the transform's "
+                        "max_body_bytes (%d)", self.service.name, cap)
+            return None, data
+        upstream_response.release_conn()
+        reshaped = transformer.response_body(data)
+        return (data if reshaped is None else reshaped), b""
 
     def upstream_headers(self, environ: dict) -> dict[str, str]:
         """The client's end-to-end headers plus the ones a proxy adds."""

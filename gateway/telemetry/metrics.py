@@ -30,6 +30,9 @@ CIRCUIT_OPEN = Gauge("gateway_circuit_open", "1 while the target's circuit break
 UPSTREAM_ERRORS = Counter("gateway_upstream_errors_total",
                           "Failed upstream calls (connect, timeout, reset, tls, circuit_open)",
                           ["service", "kind"])
+AGGREGATE_CALLS = Counter("gateway_aggregate_calls_total",
+                          "Aggregate calls by aggregate, call and result (ok or the error code)",
+                          ["aggregate", "call", "result"])
 STORAGE_ERRORS = Counter("gateway_storage_errors_total",
                          "Times the shared store (quotas, cache, breakers) could not be reached",
                          ["component"])
@@ -85,6 +88,16 @@ def cache_result(service: str):
 
 def circuit_changed(breaker, is_open: bool) -> None:
     CIRCUIT_OPEN.labels(breaker.service, breaker.target).set(1 if is_open else 0)
+
+
+def aggregate_call(aggregate: str):
+    """``f(service, call, seconds, error)`` for each call an aggregate makes: the call
+    counts for the aggregate, its time for the service it went to."""
+    def observe(service: str, call: str, seconds: float, error: str | None) -> None:
+        AGGREGATE_CALLS.labels(aggregate, call, error or "ok").inc()
+        if error is None:
+            _child(UPSTREAM_DURATION, service).observe(seconds)
+    return observe
 
 
 def storage_error(component: str):

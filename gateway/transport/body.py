@@ -44,8 +44,10 @@ class UpstreamBody:
     closes it otherwise.
     """
 
-    def __init__(self, response: BaseHTTPResponse):
+    def __init__(self, response: BaseHTTPResponse, first: bytes = b""):
+        """:param first: bytes already read from ``response``, sent before the rest."""
         self.response = response
+        self.first = first
         self.bytes_sent = 0
         self.complete = False
         self.closed = False
@@ -62,15 +64,18 @@ class UpstreamBody:
         response = self.response
         watchers = self._chunk_observers
         try:
+            chunk = self.first
             # length_remaining is None for chunked/close-delimited bodies
-            while response.length_remaining != 0:
-                chunk = response.read1(READ_CHUNK, decode_content=False)
+            while chunk or response.length_remaining != 0:
                 if not chunk:
-                    break
+                    chunk = response.read1(READ_CHUNK, decode_content=False)
+                    if not chunk:
+                        break
                 self.bytes_sent += len(chunk)
                 for observer in watchers:
                     observer.on_chunk(chunk)
                 yield chunk
+                chunk = b""
             self.complete = True
             for observer in self.observers:
                 observer.on_complete()
