@@ -51,7 +51,12 @@ def main() -> int:
           f"  curl http://{bind}/users/1\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/orders\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/shop/users/1/orders\n"
+          f"  curl -H 'X-API-Key: demo-key' http://{bind}/dashboard/1\n"
+          f"  curl -H 'X-API-Key: demo-key' -H 'Content-Type: application/json' "
+          f"-d '{{\"customer_id\": 1, \"sku\": 2, \"qty\": 3}}' http://{bind}/legacy/orders\n"
+          f"  curl -H 'X-API-Key: demo-key' http://{bind}/reports/users/1\n"
           f"  curl http://{bind}/readyz\n"
+          f"  open http://{bind}/docs\n"
           "Ctrl-C stops it all.\n", flush=True)
     # SIGTERM (from a supervisor or a test) stops the gateway too, as Ctrl-C does
     signal.signal(signal.SIGTERM, lambda *_: gateway.send_signal(signal.SIGTERM))

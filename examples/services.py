@@ -1,7 +1,9 @@
 """Three small backend services of a shop: users, orders and products.
 
 Each is a plain Flask app with its data in memory, standing in for the real
-backends a company runs. ``examples/run.py`` serves them on 9001-9003.
+backends a company runs, and publishes its own OpenAPI document at
+``/openapi.json`` (the gateway merges them into its ``/docs``).
+``examples/run.py`` serves them on 9001-9003.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ from flask import Flask, abort, jsonify, request
 
 
 def _crud_app(name: str, items: dict[int, dict]) -> Flask:
-    """An app serving ``/<name>`` and ``/<name>/<id>`` over an in-memory dict."""
+    """An app serving ``/<name>`` and ``/<name>/<id>`` over an in-memory dict.
+
+    ``GET /<name>?field=value`` lists the items whose field has that value.
+    """
     app = Flask(f"example-{name}")
 
     @app.get(f"/{name}")
     def list_items():
-        return jsonify(sorted(items.values(), key=lambda i: i["id"]))
+        wanted = request.args.to_dict()
+        return jsonify([item for item in sorted(items.values(), key=lambda i: i["id"])
+                        if all(str(item.get(k)) == v for k, v in wanted.items())])
 
     @app.get(f"/{name}/<int:item_id>")
     def get_item(item_id: int):
@@ -41,7 +48,39 @@ def _crud_app(name: str, items: dict[int, dict]) -> Flask:
     def health():
         return jsonify(service=name, status="ok")
 
+    @app.get("/openapi.json")
+    def openapi():
+        return jsonify(_document(name, items))
+
     return app
+
+
+def _document(name: str, items: dict[int, dict]) -> dict:
+    """The service's OpenAPI document, its item schema read off the first item."""
+    types = {int: "integer", float: "number", str: "string", bool: "boolean"}
+    sample = next(iter(items.values()))
+    schema = {"type": "object", "properties": {
+        field: {"type": types.get(type(value), "string")} for field, value in sample.items()}}
+    ref = {"$ref": f"#/components/schemas/{name[:-1].capitalize()}"}
+    item_id = [{"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    json_of = lambda s: {"content": {"application/json": {"schema": s}}}  # noqa: E731
+    return {"openapi": "3.1.0", "info": {"title": name, "version": "1"}, "paths": {
+        f"/{name}": {
+            "get": {"summary": f"List {name}", "operationId": f"list_{name}",
+                    "responses": {"200": {"description": "OK", **json_of(
+                        {"type": "array", "items": ref})}}},
+            "post": {"summary": f"Create one of {name}", "operationId": f"create_{name}",
+                     "requestBody": {"required": True, **json_of(schema)},
+                     "responses": {"201": {"description": "Created", **json_of(ref)},
+                                   "400": {"description": "Not a JSON object"}}}},
+        f"/{name}/{{item_id}}": {
+            "parameters": item_id,
+            "get": {"summary": f"One of {name}", "operationId": f"get_{name}",
+                    "responses": {"200": {"description": "OK", **json_of(ref)},
+                                  "404": {"description": "No such item"}}},
+            "delete": {"summary": f"Delete one of {name}", "operationId": f"delete_{name}",
+                       "responses": {"204": {"description": "Deleted"}}}}},
+        "components": {"schemas": {ref["$ref"].rsplit("/", 1)[1]: schema}}}
 
 
 def users_app() -> Flask:

@@ -41,6 +41,8 @@ class Gateway:
     storage: Any = None
     #: the merged OpenAPI document served at /openapi.json (gateway/openapi)
     openapi: dict = field(default_factory=dict)
+    #: the worker's bounded pool for aggregate calls and ``gateway.api.gather``
+    call_pool: CallPool = field(default_factory=lambda: CallPool(DEFAULT_POOL_SIZE))
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
@@ -68,8 +70,9 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         factory = breaker_factory(name, breaker, storage) if breaker else None
         upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, exchange=exchange)
     # the services' documents are fetched now, once; an unreachable one is a warning
-    app.extensions["gateway"] = Gateway(config=config, upstreams=upstreams, storage=storage,
-                                        openapi=openapi_document(config, upstreams))
+    gateway = app.extensions["gateway"] = Gateway(
+        config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
+        openapi=openapi_document(config, upstreams))
 
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app)
@@ -77,7 +80,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     state.init_app(app, set(route_names(config)))
     register_error_handlers(app)
     endpoints.register(app)
-    routes = register_routes(app, config, upstreams, CallPool(pool_size))
+    routes = register_routes(app, config, upstreams, gateway.call_pool)
     policies.install(app, config, routes, storage)
 
     if config.trusted_proxies:

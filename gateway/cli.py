@@ -58,7 +58,8 @@ def check(path: str | None) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    click.echo(f"{config.source}: OK, {len(config.services)} service(s)")
+    aggregates = f", {len(config.aggregates)} aggregate(s)" if config.aggregates else ""
+    click.echo(f"{config.source}: OK, {len(config.services)} service(s){aggregates}")
 
 
 @main.command(help="Print the JSON Schema of gateway.yaml.")

@@ -57,16 +57,26 @@ def test_demo_policies_behave_as_documented(demo):
         assert client.get(url + "/shop/users/1/orders").status_code == 401
         shop = client.get(url + "/shop/users/1/orders", headers={"X-API-Key": "demo-key"})
         assert shop.status_code == 200 and shop.json()["user"]["name"] == "Ada"
+        # composition: the dashboard aggregate, a legacy order, the docs
+        key = {"X-API-Key": "demo-key"}
+        dashboard = client.get(url + "/dashboard/1", headers=key)
+        assert dashboard.headers["X-Gateway-Completed"] == "true"
+        assert dashboard.json()["user"]["name"] == "Ada"
+        legacy = client.post(url + "/legacy/orders", headers=key,
+                             json={"customer_id": 1, "sku": 2, "qty": 3})
+        assert legacy.status_code == 201 and legacy.json()["qty"] == 3
+        assert "/dashboard/{user_id}" in client.get(url + "/openapi.json").json()["paths"]
+        assert "swagger-ui-bundle.js" in client.get(url + "/docs").text
     # a line is written as its response finishes, just after the client has it
     deadline = time.monotonic() + 10
     while True:
         text = out.read_text()
         lines = text.splitlines()
         access = [json.loads(line) for line in lines if line.startswith("{")]
-        if len(access) >= 136 or time.monotonic() > deadline:
+        if len(access) >= 140 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert len(access) == 136
+    assert len(access) == 140
     assert "each worker counts" not in text  # no per-worker counting warning
     # only the gateway's JSON lines: no backend request lines mixed in
     assert not [line for line in lines if '"GET /' in line or "HTTP/1.1\"" in line]
