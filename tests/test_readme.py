@@ -26,9 +26,12 @@ def test_gateway_commands_work_after_the_readme_activation(tmp_path):
     lines = running_it_block()
     commands = [lines[0]] + [
         line.replace("gateway.yaml", "examples/gateway.yaml") if line.startswith("gateway check")
+        else line.replace("gateway.yaml > openapi.json",
+                          f"examples/gateway.yaml > {tmp_path}/openapi.json")
+        if line.startswith("gateway openapi")
         else line.replace("> gateway.schema.json", f"> {tmp_path}/schema.json")
         for line in lines if line.startswith(("gateway ", "echo -n"))]
-    assert len(commands) == 4, commands
+    assert len(commands) == 5, commands
     path = ":".join(p for p in os.environ["PATH"].split(":") if ".venv" not in p)
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     result = subprocess.run(["bash", "-ec", "\n".join(commands)], cwd=ROOT, capture_output=True,
@@ -37,3 +40,4 @@ def test_gateway_commands_work_after_the_readme_activation(tmp_path):
     assert "examples/gateway.yaml: OK" in result.stdout
     assert re.search(r"^sha256:[0-9a-f]{64}$", result.stdout, re.M)
     assert (tmp_path / "schema.json").read_text().startswith("{")
+    assert '"openapi": "3.1.0"' in (tmp_path / "openapi.json").read_text()

@@ -103,8 +103,11 @@ def test_answers_are_reshaped_and_their_headers_edited(make_gateway, backend):
 def test_other_answers_pass_through_untouched(make_gateway, backend, path, status, body, caplog):
     gw = make_gateway(orders_config(backend, response={"body": "{user: name}",
                                                        "headers": {"add": {"X-Shaped": "yes"}}}))
+    caplog.set_level("INFO", logger="gateway.transform")
     answer = requests.get(gw.url + path)
     assert (answer.status_code, answer.content) == (status, body)
+    if status == 200:
+        assert "answer passed through untouched: text/plain" in caplog.text
     assert answer.headers["X-Shaped"] == "yes"  # header edits apply to every answer
 
 

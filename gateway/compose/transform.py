@@ -134,6 +134,8 @@ class Transformer:
         if not (200 <= status < 300) or status == 204:
             return False
         if not is_json(headers.get("content-type")):
+            log.info("%s: answer passed through untouched: %s is not JSON", self.service,
+                     headers.get("content-type") or "no Content-Type")
             return False
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
