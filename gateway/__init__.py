@@ -4,11 +4,15 @@
 ``load_app``). A request flows through the packages in this order:
 
 - ``config``: the YAML file, validated once into typed sections;
-- ``routing``: one blueprint per service (the proxy view), hand-written ones;
+- ``routing``: one blueprint per service (the proxy view), hand-written ones, aggregates;
 - ``policies``: each route's chain (CORS, IP rules, body size, API key, quota, cache);
 - ``transport``: pools, failover, breakers, the streamed answer;
 - ``state``: what is known about the request in hand, read by ``telemetry``;
-- ``endpoints``: the gateway's own paths (health, metrics).
+- ``compose``: transformations and aggregates (answers made of other answers);
+- ``endpoints``: the gateway's own paths (health, metrics, ``/openapi.json``
+  and ``/docs`` from ``openapi``).
+
+Hand-written blueprints use ``gateway.api`` (``service``, ``gather``).
 """
 
 from __future__ import annotations
