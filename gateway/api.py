@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import wait
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flask import current_app
 
-from .transport import Upstream
+if TYPE_CHECKING:  # the gunicorn master imports blueprints, and must not import urllib3
+    from .transport import Upstream
 
 T = TypeVar("T")
 

@@ -175,8 +175,11 @@ def test_workers_run_gevent_patched_before_anything_imports_ssl(gunicorn_gateway
     requests): a module that took ssl's classes before the patch would block a
     whole worker on every TLS read."""
     config = {"storage": "memory://", "services": {"users": {
-        "upstream": upstream.url, "rate_limit": "100/minute"}},
-        "blueprints": ["blueprints.shop:bp"]}
+        "upstream": upstream.url, "rate_limit": "100/minute",
+        "transform": {"response": {"body": "{id: id}"}}}},
+        "blueprints": ["blueprints.shop:bp", "blueprints.dashboard:bp",
+                       "blueprints.legacy_orders:bp"],
+        "aggregates": [{"path": "/both", "calls": {"a": {"service": "users", "path": "/a"}}}]}
     gw = gunicorn_gateway(config, workers=2)
     assert requests.get(gw.url + "/users/1", timeout=10).status_code == 200
     log = gw.log()
