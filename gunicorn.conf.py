@@ -13,8 +13,10 @@ plain synchronous WSGI code: gevent patches the standard library in each
 worker before the app is imported, so sockets (urllib3, redis-py), locks and
 threads (prometheus_client, breakers, aggregates) cooperate. For that patch to
 reach ssl, nothing the master imports may pull in urllib3, requests or redis:
-the master validates the config through ``gateway.config`` alone, and
-``gateway/__init__.py`` imports the app lazily.
+the master validates the config with ``gateway check`` in a child process.
+
+Reload: ``kill -HUP <master>`` rereads GATEWAY_CONFIG and replaces the
+workers gracefully, but only when the file validates (:func:`when_ready`).
 
 Environment: GATEWAY_BIND (default 127.0.0.1:8000), GATEWAY_WORKERS (default:
 one per core), GATEWAY_CONNECTIONS (requests in flight per worker, idle
@@ -86,22 +88,99 @@ def on_starting(server):
     instead of every worker failing to boot in turn. Warnings (plain-text
     keys, per-worker counting with memory://) are logged here too.
     """
-    from gateway.config import ConfigError, load_config
-    from gateway.config.lint import config_warnings
-
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        server.log.error("%s", exc)
-        raise SystemExit(1) from None
-    for warning in config_warnings(config, workers=server.cfg.workers):
-        server.log.warning("%s", warning)
+    if not _validate_config(server):
+        raise SystemExit(1)
     # files left by an earlier run would be added to this run's metrics
     metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(metrics_dir, exist_ok=True)
     for name in os.listdir(metrics_dir):
         if name.endswith(".db"):
             os.remove(os.path.join(metrics_dir, name))
+
+
+def when_ready(server):
+    """``kill -HUP`` reloads only a config that validates.
+
+    gunicorn's own reload starts new workers on the new file and stops the old
+    ones; a worker that cannot load the config fails to boot, and gunicorn then
+    shuts down altogether. So the reload is wrapped: the file is validated
+    first, and when it is invalid every problem is logged with its key path and
+    the current workers go on serving the current config.
+    """
+    reload = server.reload
+
+    def validated_reload():
+        if _validate_config(server):
+            reload()
+        else:
+            server.log.error("reload refused: %s is invalid (above); the gateway goes on "
+                             "serving with its current workers and config. Fix the file "
+                             "(`gateway check` says the same) and send HUP again.",
+                             _config_path())
+
+    server.reload = validated_reload
+
+
+def post_fork(server, worker):
+    """Workers load the copy of the config the master validated, never the file itself:
+    an edit to the file reaches no worker (one restarted after a crash included)
+    until a HUP has validated it."""
+    os.environ["GATEWAY_CONFIG"] = server.gateway_config_copy
+
+
+def _config_path() -> str:
+    return os.environ.get("GATEWAY_CONFIG") or "./gateway.yaml"
+
+
+def _validate_config(server) -> bool:
+    """Copy the config file, run ``gateway check`` on the copy in a child process,
+    log what it says, and on success make the copy the one workers load.
+
+    A child, not an import: the master then imports nothing of the gateway, so
+    gevent patches the standard library before urllib3 or redis is loaded, and
+    workers forked after a reload import the blueprints' current code.
+    """
+    import atexit
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if not hasattr(server, "gateway_config_dir"):
+        server.gateway_config_dir = tempfile.mkdtemp(prefix="gateway-config-")
+        master = os.getpid()
+        atexit.register(lambda: os.getpid() == master and shutil.rmtree(
+            server.gateway_config_dir, ignore_errors=True))
+        server.gateway_config_copies = 0
+    path = _config_path()
+    server.gateway_config_copies += 1
+    copy = os.path.join(server.gateway_config_dir, f"gateway-{server.gateway_config_copies}.yaml")
+    command = [sys.executable, "-m", "gateway.cli", "check", "--config", copy]
+    try:
+        shutil.copyfile(path, copy)
+    except OSError:
+        # unreadable: gateway check says why, of the file as GATEWAY_CONFIG names it
+        command = command[:-2]
+    env = dict(os.environ, GATEWAY_WORKERS=str(server.cfg.workers))
+    try:
+        check = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        server.log.error("`gateway check` did not finish in 120 s")
+        return False
+    for line in check.stderr.replace(copy, path).splitlines():
+        if line.startswith("warning: "):
+            server.log.warning("%s", line[len("warning: "):])
+        elif line.strip():
+            server.log.error("%s", line)
+    if check.returncode != 0:
+        if os.path.exists(copy):
+            os.remove(copy)
+        return False
+    previous = getattr(server, "gateway_config_copy", None)
+    server.gateway_config_copy = copy
+    if previous and previous != copy and previous.startswith(server.gateway_config_dir):
+        os.remove(previous)  # workers parse the file when they boot; none reads the old one now
+    return True
 
 
 def child_exit(server, worker):

@@ -1,0 +1,86 @@
+"""``kill -HUP``: a valid config replaces the workers gracefully; an invalid one changes nothing."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import requests
+import yaml
+
+
+def wait_for(condition, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_an_invalid_config_is_refused_and_the_gateway_keeps_serving(gunicorn_gateway, upstream,
+                                                                    tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url}}}))
+    gw = gunicorn_gateway(str(path), workers=2)
+    assert requests.get(f"{gw.url}/users/1", timeout=10).status_code == 200
+
+    # the typo that used to take the whole gateway down
+    path.write_text("services:\n  users:\n    upstream: htp://127.0.0.1:1\n    strip_prefx: true\n")
+    gw.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload refused" in gw.log()), gw.log()
+    log = gw.log()
+    assert "services.users.upstream: 'htp://127.0.0.1:1' is not an http(s) URL" in log
+    assert "services.users.strip_prefx: unknown key; did you mean 'strip_prefix'?" in log
+    assert "Booting worker" not in log.split("Hang up")[1]  # no worker replaced
+    for _ in range(20):
+        assert requests.get(f"{gw.url}/users/1", timeout=10).status_code == 200
+    assert gw.process.poll() is None
+
+
+def test_a_valid_config_takes_effect_and_requests_in_flight_finish(gunicorn_gateway, upstream,
+                                                                   upstream2, tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url}}}))
+    gw = gunicorn_gateway(str(path), workers=2)
+    assert requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 404
+
+    upstream.app.gate.clear()
+    held: list[int] = []
+    slow = threading.Thread(target=lambda: held.append(
+        requests.get(f"{gw.url}/users/hold", timeout=30).status_code))
+    slow.start()
+    assert wait_for(lambda: upstream.app.in_flight == 1)
+
+    path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url},
+                                                 "orders": {"upstream": upstream2.url}}}))
+    gw.process.send_signal(signal.SIGHUP)
+    # new requests see the new config ...
+    assert wait_for(lambda: requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 200)
+    assert requests.get(f"{gw.url}/orders/1", timeout=10).json()["upstream"] == "two"
+    # ... while the one in flight on an old worker is let finish
+    upstream.app.gate.set()
+    slow.join(timeout=30)
+    assert held == [200]
+    assert gw.process.poll() is None
+
+
+def test_an_edit_reaches_no_worker_before_hup(gunicorn_gateway, upstream, upstream2, tmp_path):
+    """Workers load the copy the master validated: a worker restarted after a crash
+    serves the config of the last (re)load, not a file edited since."""
+    import os
+    import re
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url}}}))
+    gw = gunicorn_gateway(str(path), workers=1)
+    path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url},
+                                                 "orders": {"upstream": upstream2.url}}}))
+    worker = int(re.findall(r"Booting worker with pid: (\d+)", gw.log())[-1])
+    os.kill(worker, signal.SIGKILL)
+    assert wait_for(lambda: len(re.findall(r"Booting worker with pid", gw.log())) == 2)
+    assert wait_for(lambda: requests.get(f"{gw.url}/users/1", timeout=10).status_code == 200)
+    assert requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 404
+    gw.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 200)
