@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: lint
 	PY=$(PY) scripts/ensure-redis
-	scripts/ensure-chromium
+	scripts/ensure-apt chromium:chromium nginx:nginx
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # ruff and mypy, configured in ruff.toml and setup.cfg [mypy]

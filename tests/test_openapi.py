@@ -158,7 +158,7 @@ def chromium() -> str:
         if shutil.which(name):
             return shutil.which(name) or name
     pytest.fail("no headless browser: install Debian's chromium (apt-get install chromium); "
-                "`make test` does it when run as root (scripts/ensure-chromium)")
+                "`make test` does it when run as root (scripts/ensure-apt)")
 
 
 def test_docs_render_the_operations_in_a_real_browser(make_gateway, fastapi_services, serve,
