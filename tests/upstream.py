@@ -48,8 +48,9 @@ class UpstreamApp:
     def do_echo(self, environ, start_response, query):
         stream = environ["wsgi.input"]
         digest, length = hashlib.sha256(), 0
-        if environ.get("CONTENT_LENGTH") or environ.get("wsgi.input_terminated"):
-            remaining = int(environ.get("CONTENT_LENGTH") or 0) or None
+        declared = environ.get("CONTENT_LENGTH")
+        if declared not in (None, "", "0") or (not declared and environ.get("wsgi.input_terminated")):
+            remaining = int(declared) if declared else None
             while True:
                 chunk = stream.read(min(CHUNK, remaining) if remaining else CHUNK)
                 if not chunk:
