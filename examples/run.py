@@ -1,5 +1,7 @@
 """``make run``: the example backends, and the gateway in front of them under gunicorn.
 
+``--backends-only`` serves the backends alone (docker-compose.yml does).
+
 Backends listen on $USERS_PORT, $ORDERS_PORT and $PRODUCTS_PORT (default
 9001-9003), the gateway on $GATEWAY_BIND (default 127.0.0.1:8080). The
 example keeps its state in memory (``storage: memory://``), which is exact in
@@ -25,20 +27,36 @@ from examples.services import SERVICES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve_backends() -> list:
+def serve_backends(host: str = "127.0.0.1") -> list:
     # the backends' own request lines would be mixed into the gateway's JSON lines
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     servers = []
     for name, (factory, default_port) in SERVICES.items():
         port = int(os.environ.get(f"{name.upper()}_PORT") or default_port)
-        server = make_server("127.0.0.1", port, factory(), threaded=True)
+        server = make_server(host, port, factory(), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True, name=name).start()
         servers.append(server)
         print(f"backend {name:9} http://127.0.0.1:{port}")
     return servers
 
 
+def backends_only() -> int:
+    """``python -m examples.run --backends-only``: the shop alone, on $BACKENDS_HOST
+    (the docker-compose.yml service runs it on 0.0.0.0). Ctrl-C or SIGTERM stops it."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    servers = serve_backends(os.environ.get("BACKENDS_HOST", "127.0.0.1"))
+    try:
+        signal.pause()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    for server in servers:
+        server.shutdown()
+    return 0
+
+
 def main() -> int:
+    if "--backends-only" in sys.argv[1:]:
+        return backends_only()
     bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8080")
     env = dict(os.environ, GATEWAY_WORKERS=os.environ.get("GATEWAY_WORKERS", "1"),
                GATEWAY_CONFIG=os.environ.get(

@@ -80,3 +80,21 @@ def test_demo_policies_behave_as_documented(demo):
     assert "each worker counts" not in text  # no per-worker counting warning
     # only the gateway's JSON lines: no backend request lines mixed in
     assert not [line for line in lines if '"GET /' in line or "HTTP/1.1\"" in line]
+
+
+def test_backends_only_serves_the_shop_for_docker_compose():
+    """docker-compose.yml's `backends` service: `python -m examples.run --backends-only`."""
+    ports = free_ports(3)
+    env = dict(os.environ, BACKENDS_HOST="127.0.0.1",
+               **{f"{name}_PORT": str(port)
+                  for name, port in zip(("USERS", "ORDERS", "PRODUCTS"), ports, strict=True)})
+    process = subprocess.Popen([sys.executable, "-m", "examples.run", "--backends-only"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        for port in ports:
+            wait_for_port(port, process)
+        assert requests.get(f"http://127.0.0.1:{ports[0]}/users/1").json()["name"] == "Ada"
+        assert "/products" in requests.get(f"http://127.0.0.1:{ports[2]}/openapi.json").json()["paths"]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
