@@ -7,7 +7,7 @@ Backends listen on $USERS_PORT, $ORDERS_PORT and $PRODUCTS_PORT (default
 example keeps its state in memory (``storage: memory://``), which is exact in
 one process, so the demo runs one gunicorn worker: every quota and cache then
 behaves as documented. (Several workers share state through Redis.) Only the
-gateway's JSON access lines reach the terminal. Ctrl-C stops everything.
+gateway's access lines reach the terminal, as text (GATEWAY_LOG_FORMAT). Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def main() -> int:
     if "--backends-only" in sys.argv[1:]:
         return backends_only()
     bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8080")
+    # a terminal reads text lines better than JSON (production logs JSON)
     env = dict(os.environ, GATEWAY_WORKERS=os.environ.get("GATEWAY_WORKERS", "1"),
+               GATEWAY_LOG_FORMAT=os.environ.get("GATEWAY_LOG_FORMAT", "text"),
                GATEWAY_CONFIG=os.environ.get(
                    "GATEWAY_CONFIG", str(ROOT / "examples" / "gateway.yaml")))
     servers = serve_backends()

@@ -28,6 +28,7 @@ from .policies.build import breaker_factory
 from .routing import register_routes
 from .storage import open_storage
 from .telemetry import accesslog, metrics
+from .telemetry.tracing import Tracing
 from .transport import DEFAULT_POOL_SIZE, Upstream
 
 
@@ -41,6 +42,8 @@ class Gateway:
     storage: Any = None
     #: the merged OpenAPI document served at /openapi.json (gateway/openapi)
     openapi: dict = field(default_factory=dict)
+    #: OpenTelemetry traces (gateway/telemetry/tracing.py), when ``tracing:`` is set
+    tracing: Any = None
     #: the worker's bounded pool for aggregate calls and ``gateway.api.gather``
     call_pool: CallPool = field(default_factory=lambda: CallPool(DEFAULT_POOL_SIZE))
 
@@ -75,9 +78,12 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         openapi=openapi_document(config, upstreams))
 
     # after_request hooks run in reverse: the access log registers first to run last
-    accesslog.init_app(app)
+    accesslog.init_app(app, log_format(config))
     metrics.init_app(app)
     state.init_app(app, set(route_names(config)))
+    if config.tracing is not None:
+        gateway.tracing = Tracing(config.tracing)
+        gateway.tracing.init_app(app)
     register_error_handlers(app)
     endpoints.register(app)
     routes = register_routes(app, config, upstreams, gateway.call_pool)
@@ -88,6 +94,14 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
                                 x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     return app
+
+
+def log_format(config: GatewayConfig) -> str:
+    """``GATEWAY_LOG_FORMAT``, else the config's ``log_format``."""
+    chosen = os.environ.get("GATEWAY_LOG_FORMAT") or config.log_format
+    if chosen not in accesslog.FORMATS:
+        raise ConfigError([f"GATEWAY_LOG_FORMAT: {chosen!r} is not one of json, text"])
+    return chosen
 
 
 def load_app() -> Flask:

@@ -10,7 +10,9 @@ created before anything else runs (:func:`init_app`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, Response, g, has_app_context, request
 from flask.globals import request_ctx
@@ -45,6 +47,11 @@ class RequestState:
     quota_storage_failed: bool = False
     #: each quota window hit: key -> (count, reset time), read by the RateLimit-* headers
     quota_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
+    #: the request's server span and the app's Tracing, when tracing is on
+    span: Any = None
+    tracing: Any = None
+    #: the trace id (32 hex digits) of a recorded trace, for the access log
+    trace_id: str | None = None
 
 
 def current() -> RequestState:
@@ -70,6 +77,13 @@ class RequestExchange(Exchange):
         if state.consumer:
             return {REQUEST_ID_HEADER: state.request_id, "X-Consumer": state.consumer}
         return {REQUEST_ID_HEADER: state.request_id}
+
+    def attempt(self, method: str, target: str, number: int, breaker: str,
+                headers: dict[str, str]) -> Callable[[int | None, str | None], None]:
+        state = current_or_none()
+        if state is None or state.tracing is None:
+            return super().attempt(method, target, number, breaker, headers)
+        return state.tracing.attempt(method, target, number, breaker, headers)
 
     def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
         state = current_or_none()

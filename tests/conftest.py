@@ -84,6 +84,9 @@ def make_gateway():
     yield build
     for server in servers:
         server.stop()
+        tracing = server.app.extensions["gateway"].tracing
+        if tracing is not None:
+            tracing.shutdown()  # its exporter thread, which would otherwise outlive the test
 
 
 @dataclass

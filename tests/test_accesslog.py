@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from gateway.config import hash_key
 from gateway.telemetry import accesslog
 from tests.conftest import raw_request
 
 FIELDS = {"time", "request_id", "method", "path", "status", "duration_ms", "service",
-          "upstream", "upstream_ms", "client_ip", "bytes_sent"}
+          "consumer", "upstream", "upstream_ms", "client_ip", "bytes_sent", "cache", "trace_id"}
 
 
 @pytest.fixture
@@ -59,3 +60,62 @@ def test_secrets_never_reach_the_log(make_gateway, upstream, access_lines):
     (line,) = access_lines if wait_for(access_lines, 1) else []
     for secret in ("querysecret", "keysecret", "tokensecret", "cookiesecret"):
         assert secret not in line
+
+
+def test_consumer_and_cache_are_logged(make_gateway, upstream, access_lines):
+    gw = make_gateway({"consumers": {"web": {"keys": [hash_key("web-key")]}},
+                       "services": {"users": {"upstream": upstream.url, "auth": "api_key",
+                                              "cache": {"ttl": 30}}}})
+    for _ in range(2):
+        raw_request(gw.port, "GET", "/users/1", headers={"X-API-Key": "web-key"})
+    first, second = wait_for(access_lines, 2)
+    assert (first["consumer"], first["cache"]) == ("web", "MISS")
+    assert (second["consumer"], second["cache"]) == ("web", "HIT")
+    assert first["trace_id"] is None  # no tracing configured
+
+
+def test_the_text_format_says_the_same_in_one_readable_line(make_gateway, upstream, access_lines,
+                                                          monkeypatch):
+    monkeypatch.setenv("GATEWAY_LOG_FORMAT", "text")
+    gw = make_gateway({"services": {"users": upstream.url}})
+    raw_request(gw.port, "GET", "/users/1", headers={"X-Request-ID": "text-1"})
+    import time
+    deadline = time.monotonic() + 5
+    while not access_lines and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (line,) = access_lines
+    assert line.split()[1:4] == ["GET", "/users/1", "200"]
+    assert " service=users consumer=- " in line and " request_id=text-1 " in line
+    assert f"upstream={upstream.url}" in line
+
+
+def test_an_unknown_log_format_is_a_config_error(monkeypatch):
+    from gateway import create_app
+    from gateway.config import ConfigError
+    monkeypatch.setenv("GATEWAY_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="GATEWAY_LOG_FORMAT: 'xml' is not one of json, text"):
+        create_app({"services": {"users": "http://127.0.0.1:9"}})
+
+
+def test_no_secret_reaches_any_log_line_under_gunicorn(gunicorn_gateway, upstream):
+    """A key, a cookie, an Authorization header and a query token: in no line gunicorn
+    writes (access log, error log, the console span exporter), whatever the answer."""
+    import requests
+    gw = gunicorn_gateway({"consumers": {"web": {"keys": [hash_key("keysecret")]}},
+                           "tracing": {"exporter": "console"},
+                           "services": {"users": {"upstream": upstream.url, "auth": "api_key"}}},
+                          workers=1)
+    secrets = {"X-API-Key": "keysecret", "Authorization": "Bearer tokensecret",
+               "Cookie": "session=cookiesecret"}
+    for path, headers in (("/users/1?token=querysecret", secrets),
+                          ("/users/1", {**secrets, "X-API-Key": "wrongsecret"}),
+                          ("/nowhere?token=querysecret", secrets)):
+        requests.get(gw.url + path, headers=headers, timeout=10)
+    lines = gw.access_lines(3)
+    assert len(lines) == 3 and lines[0]["trace_id"]
+    gw.process.terminate()  # flushes the span exporter
+    gw.process.wait(timeout=20)
+    log = gw.log()
+    assert '"trace_id"' in log and '"name": "GET users"' in log  # spans were written
+    for secret in ("keysecret", "tokensecret", "cookiesecret", "querysecret", "wrongsecret"):
+        assert secret not in log, secret

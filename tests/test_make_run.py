@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -72,11 +72,14 @@ def test_demo_policies_behave_as_documented(demo):
     while True:
         text = out.read_text()
         lines = text.splitlines()
-        access = [json.loads(line) for line in lines if line.startswith("{")]
+        # make run logs text lines: `time METHOD path status duration key=value...`
+        access = [line for line in lines if re.match(r"\d{4}-\d\d-\d\dT\S+ [A-Z]+ /", line)]
         if len(access) >= 140 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert len(access) == 140
+    assert any(" GET /dashboard/1 200 " in line and "consumer=demo" in line for line in access)
+    assert any(" GET /products/1 " in line and "cache=HIT" in line for line in access)
     assert "each worker counts" not in text  # no per-worker counting warning
     # only the gateway's JSON lines: no backend request lines mixed in
     assert not [line for line in lines if '"GET /' in line or "HTTP/1.1\"" in line]

@@ -31,6 +31,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..config.aggregates import AggregateConfig, CallConfig
 from ..errors import GatewayError
+from ..telemetry.tracing import call_span
 from ..transport import Upstream, UpstreamError
 from ..transport.errors import translate
 from .templates import Unresolved, fill_json, fill_text
@@ -139,7 +140,9 @@ class AggregateView:
         started = time.perf_counter()
         error = None
         try:
-            document = self.fetch(call, params, earlier)
+            with call_span(f"aggregate call {name}", {"gateway.call": name,
+                                                      "gateway.service": call.service}):
+                document = self.fetch(call, params, earlier)
             selected = document
             if call.select:
                 try:

@@ -15,6 +15,7 @@ from .aggregates import AggregateConfig
 from .blueprints import BlueprintConfig
 from .consumers import ConsumerConfig
 from .services import ServiceConfig
+from .tracing import TracingConfig
 from .types import Network, RouteName, Section, StorageUri, fail
 
 RATE_LIMIT_STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")
@@ -33,7 +34,11 @@ class GatewayConfig(Section):
     on_storage_error: Literal["allow", "deny"] = Field(
         "allow", description="what quotas do when the store is down: allow (fail open) or deny (503)")
     metrics_allow_ips: list[Network] = Field(
-        DEFAULT_METRICS_ALLOW, description="who may read /metrics")
+        DEFAULT_METRICS_ALLOW, description="who may read /metrics and /_gateway/status")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="the access log: json (one object a line) or text (for people); "
+                            "GATEWAY_LOG_FORMAT overrides it")
+    tracing: TracingConfig | None = Field(None, description="OpenTelemetry traces (off when absent)")
     consumers: dict[str, ConsumerConfig] = {}
     services: dict[RouteName, ServiceConfig] = Field(
         description="a mapping of at least one service name to its settings, "

@@ -60,6 +60,16 @@ class Exchange:
     def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
         pass
 
+    def attempt(self, method: str, target: str, number: int, breaker: str,
+                headers: dict[str, str]) -> Callable[[int | None, str | None], None]:
+        """One attempt on one target is about to be sent; may add to ``headers``
+        (a trace's ``traceparent``). Returns ``done(status, error_kind)``."""
+        return _attempt_done
+
+
+def _attempt_done(status: int | None, error: str | None) -> None:
+    pass
+
 
 @dataclass(eq=False)
 class Target:
@@ -166,6 +176,8 @@ class Upstream:
                 self.exchange.record("", _ms_since(started), unavailable.kind)
                 raise
             tried.append(target)
+            breaker = "none" if target.breaker is None else ("tripping" if dirty else "closed")
+            done = self.exchange.attempt(method, target.url, len(tried), breaker, headers)
             try:
                 request_target = target.base_path + target_path
                 response = target.pool.urlopen(
@@ -175,6 +187,7 @@ class Upstream:
                     preload_content=False, decode_content=False)
             except Urllib3Error as exc:
                 failure = translate(exc, target.url)
+                done(None, failure.kind)
                 if target.breaker is not None:
                     target.breaker.record(False, dirty)
                 if before_sending(exc):
@@ -184,6 +197,7 @@ class Upstream:
                     self.exchange.record(target.url, _ms_since(started), failure.kind)
                     raise failure from None
             else:
+                done(response.status, None)
                 if target.breaker is not None:
                     target.breaker.record(response.status < 500, dirty)
                 self.exchange.record(target.url, _ms_since(started), None)
