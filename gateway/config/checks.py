@@ -14,9 +14,10 @@ from flask import Blueprint, Flask
 from .model import GatewayConfig
 
 #: Paths the gateway serves itself; no service or blueprint may take them.
-RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/_gateway",
+                  "/_gateway/status", "/_gateway/status.json")
 #: Blueprint names of the gateway's own endpoints (gateway/endpoints).
-RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs")
+RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_status")
 
 
 def cross_check(config: GatewayConfig) -> list[str]:

@@ -27,9 +27,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     upstreams = current_app.extensions["gateway"].upstreams
-    targets = [(name, t.url) for name, up in upstreams.items() for t in up.targets]
-    with ThreadPoolExecutor(max_workers=min(16, len(targets) or 1)) as pool:
-        results = list(pool.map(lambda nt: (nt, _accepts_connections(nt[1])), targets))
+    results = list(probe_targets(upstreams).items())
     failing = [{"service": name, "upstream": url, "error": err}
                for (name, url), err in results if err]
     # a service is ready while one of its targets is
@@ -39,6 +37,15 @@ def readyz():
             "services": {name: ("down" if name in not_ready else "up") for name in upstreams},
             "failing": failing}
     return jsonify(body), (200 if not not_ready else 503)
+
+
+def probe_targets(upstreams) -> dict[tuple[str, str], str | None]:
+    """(service, target URL) -> None when it accepts TCP connections, else why not;
+    all probed at once (the status page uses this too)."""
+    targets = [(name, t.url) for name, up in upstreams.items() for t in up.targets]
+    with ThreadPoolExecutor(max_workers=min(16, len(targets) or 1)) as pool:
+        return dict(zip(targets, pool.map(lambda nt: _accepts_connections(nt[1]), targets),
+                        strict=True))
 
 
 def _accepts_connections(url: str) -> str | None:

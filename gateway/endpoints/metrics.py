@@ -25,15 +25,28 @@ from ..policies.iprules import address_in
 bp = Blueprint("gateway_metrics", __name__)
 
 
-@bp.get("/metrics")
-def metrics() -> Response:
+def require_operator() -> None:
+    """Only the addresses in ``metrics_allow_ips`` see the gateway's own figures.
+
+    :raises GatewayError: 403 for anyone else.
+    """
     allowed = current_app.extensions["gateway"].config.metrics_allow_ips
     if not address_in(request.remote_addr, allowed):
-        raise GatewayError(403, "forbidden", "/metrics is served only to the addresses in "
-                           "metrics_allow_ips")
-    registry = REGISTRY
+        raise GatewayError(403, "forbidden", f"{request.path} is served only to the addresses "
+                           "in metrics_allow_ips")
+
+
+def registry():
+    """Every worker's metrics added up under gunicorn; this process's otherwise."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)
+        return combined
+    return REGISTRY
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    require_operator()
     # CONTENT_TYPE_LATEST already names its charset: pass it whole, not as a mimetype
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,111 @@
+"""``/_gateway/status`` and its JSON: every worker's figures, and a page a person can read."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+import requests
+
+from gateway.config import hash_key
+from tests.backends import shop_backend
+from tests.conftest import ROOT, free_port
+from tests.test_openapi import chromium
+from tests.upstream import ServerThread, UpstreamApp
+
+
+def status(url: str) -> dict:
+    answer = requests.get(f"{url}/_gateway/status.json", timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def by_name(document: dict, name: str) -> dict:
+    return next(s for s in document["services"] + document["aggregates"] if s["name"] == name)
+
+
+def test_the_figures_of_the_last_minute(make_gateway, upstream, serve):
+    shop = {name: serve(shop_backend(name)) for name in ("users", "orders")}
+    gw = make_gateway({
+        "consumers": {"web": {"keys": [hash_key("web-key")]}},
+        "services": {
+            "echo": {"upstream": upstream.url, "rate_limit": "5/minute", "cache": {"ttl": 30}},
+            "users": shop["users"].url, "orders": shop["orders"].url,
+            "gone": f"http://127.0.0.1:{free_port()}"},
+        "aggregates": [{"path": "/dash/<user_id>", "calls": {
+            "user": {"service": "users", "path": "/users/{user_id}"},
+            "orders": {"service": "orders", "path": "/orders"},
+            "missing": {"service": "gone", "path": "/x"}}}]})
+    first = status(gw.url)
+    assert by_name(first, "echo")["requests_per_second"] is None  # one reading: no rate yet
+    for _ in range(8):
+        requests.get(f"{gw.url}/echo/1")          # 1 MISS, 4 HITs, then 3 refused by the quota
+    for _ in range(3):
+        requests.get(f"{gw.url}/gone/1")          # 502
+    for _ in range(2):
+        requests.get(f"{gw.url}/dash/1")
+    time.sleep(0.6)
+    document = status(gw.url)
+    assert document["window_seconds"] >= 0.5
+    echo = by_name(document, "echo")
+    assert echo["state"] == "up" and echo["targets"][0]["up"] is True
+    assert echo["quota_rejections"] == 3
+    assert echo["cache_hit_ratio"] == pytest.approx(4 / 5)
+    assert echo["total_requests"] == 8 and echo["requests_per_second"] > 0
+    assert echo["error_percent"] == 0 and 0 < echo["p50_ms"] <= echo["p99_ms"]
+    gone = by_name(document, "gone")
+    assert gone["state"] == "down" and gone["error_percent"] == 100.0
+    assert gone["targets"][0]["up"] is False
+    dash = by_name(document, "dash")
+    assert dash["state"] == "degraded"
+    calls = {c["name"]: c for c in dash["calls"]}
+    assert (calls["user"]["ok"], calls["user"]["failed"]) == (2, 0)
+    assert calls["missing"]["failed"] == 2 and calls["missing"]["errors"] == {"bad_gateway": 2}
+    assert {"path": "/dash/<user_id>", "route": "dash", "methods": "GET",
+            "upstream": "(aggregate of users, orders, gone)",
+            "policies": "3 calls"} in document["routes"]
+
+
+def test_only_the_metrics_addresses_see_it(make_gateway, upstream):
+    gw = make_gateway({"metrics_allow_ips": ["10.0.0.0/8"], "services": {"echo": upstream.url}})
+    for path in ("/_gateway/status", "/_gateway/status.json"):
+        answer = requests.get(gw.url + path)
+        assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+
+
+def test_every_worker_answers_for_the_whole_gateway(gunicorn_gateway, upstream):
+    gw = gunicorn_gateway({"services": {"echo": upstream.url}}, workers=2)
+    with requests.Session() as client:
+        for _ in range(40):
+            assert client.get(f"{gw.url}/echo/1").status_code == 200
+    # a fresh connection each time: the answers come from either worker
+    totals = {by_name(status(gw.url), "echo")["total_requests"] for _ in range(6)}
+    assert totals == {40}
+    assert sum(line["service"] == "echo" for line in gw.access_lines(46)) == 40
+
+
+def test_the_page_shows_a_service_turning_red(make_gateway, tmp_path):
+    backend = ServerThread(UpstreamApp("users"))
+    gw = make_gateway({"services": {"users": backend.url, "orders": backend.url}})
+    requests.get(f"{gw.url}/users/1")
+    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=4000"]
+
+    def page() -> str:
+        return subprocess.run(browser + ["--dump-dom", f"{gw.url}/_gateway/status"],
+                              capture_output=True, text=True, timeout=120).stdout
+
+    up = page()
+    assert 'class="service state-up" data-service="users"' in up, up[:3000]
+    assert "Route table" in up and "req/s" in up
+    backend.stop()  # the upstream goes away
+    down = page()
+    assert 'class="service state-down" data-service="users"' in down, down[:3000]
+    assert 'class="target down"' in down
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    subprocess.run(browser + ["--window-size=1280,900",
+                              f"--screenshot={artifacts / 'status.png'}", f"{gw.url}/_gateway/status"],
+                   capture_output=True, timeout=120)
+    assert (artifacts / "status.png").stat().st_size > 10_000
