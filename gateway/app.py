@@ -9,6 +9,7 @@ route's policy chain (gateway/policies), and one
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -106,7 +107,15 @@ def log_format(config: GatewayConfig) -> str:
 
 def load_app() -> Flask:
     """``create_app()`` for ``wsgi.py``: a config error ends the process with
-    its message alone (``flask run`` would otherwise print a long traceback)."""
+    its message alone (``flask run`` would otherwise print a long traceback).
+    ``GATEWAY_LOG_LEVEL`` (default ``info``) sets the level of the gateway's own
+    messages, as gunicorn.conf.py sets gunicorn's."""
+    level = os.environ.get("GATEWAY_LOG_LEVEL", "info").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SystemExit(f"GATEWAY_LOG_LEVEL: {level.lower()!r} is not one of debug, info, "
+                         "warning, error, critical")
+    # Flask's app logger is "gateway": the parent of every gateway.* logger
+    logging.getLogger("gateway").setLevel(level)
     try:
         return create_app()
     except ConfigError as exc:

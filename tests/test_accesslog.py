@@ -119,3 +119,19 @@ def test_no_secret_reaches_any_log_line_under_gunicorn(gunicorn_gateway, upstrea
     assert '"trace_id"' in log and '"name": "GET users"' in log  # spans were written
     for secret in ("keysecret", "tokensecret", "cookiesecret", "querysecret", "wrongsecret"):
         assert secret not in log, secret
+
+
+def test_gateway_log_level_sets_the_gateway_messages_level(monkeypatch, tmp_path):
+    import logging
+
+    from gateway import load_app
+    config = tmp_path / "gateway.yaml"
+    config.write_text("services:\n  users: http://127.0.0.1:9\n")
+    monkeypatch.setenv("GATEWAY_CONFIG", str(config))
+    monkeypatch.setenv("GATEWAY_LOG_LEVEL", "warning")
+    load_app()
+    assert logging.getLogger("gateway.cache").getEffectiveLevel() == logging.WARNING
+    monkeypatch.setenv("GATEWAY_LOG_LEVEL", "loud")
+    with pytest.raises(SystemExit, match="GATEWAY_LOG_LEVEL: 'loud' is not one of debug"):
+        load_app()
+    logging.getLogger("gateway").setLevel(logging.NOTSET)
