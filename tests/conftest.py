@@ -29,6 +29,9 @@ from tests.upstream import ServerThread, UpstreamApp
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# counts the fault, hostile and soak tests, and prints the reliability line
+pytest_plugins = ["tests.reliability"]
+
 
 # In-process gateways log through `logging` in tests: pytest shows the lines of a
 # failing test and keeps the others quiet (tests that read lines patch `sink`).

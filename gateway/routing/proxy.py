@@ -202,7 +202,7 @@ class ServiceProxy:
     def request_body(self, environ: dict) -> tuple[Iterator[bytes] | None, bool]:
         """The request body as a stream of chunks, and whether it is chunked."""
         if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
-            return _read_stream(request.stream), False
+            return _read_exactly(request.stream, int(environ["CONTENT_LENGTH"])), False
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             return _read_stream(request.stream), True
         return None, False
@@ -213,6 +213,24 @@ def _header_name(environ_key: str) -> tuple[str, str]:
     """``HTTP_X_API_KEY`` -> (``X-Api-Key``, ``x-api-key``), cached: the set of names is small."""
     name = environ_key[5:].replace("_", "-").title()
     return name, name.lower()
+
+
+def _read_exactly(stream, length: int) -> Iterator[bytes]:
+    """Read a body of ``length`` bytes in fixed chunks.
+
+    A client that goes away mid-upload ends the stream early (gunicorn gives
+    a short read, not an error): raising here, inside urllib3's send, closes
+    the upstream connection at once, instead of leaving the upstream waiting
+    for bytes that will never come until its read timeout.
+    """
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(READ_CHUNK, remaining))
+        if not chunk:
+            raise GatewayError(400, "incomplete_body", f"the client sent {length - remaining} of "
+                               f"the {length} bytes its Content-Length announced, then stopped")
+        remaining -= len(chunk)
+        yield chunk
 
 
 def _read_stream(stream) -> Iterator[bytes]:
