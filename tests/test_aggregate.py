@@ -80,6 +80,7 @@ def test_calls_run_together_and_a_reference_waits_only_for_its_source(make_gatew
     assert elapsed < 3.5, elapsed
 
 
+@pytest.mark.fault
 def test_a_failed_call_gets_its_default_and_an_error(make_gateway, shop):
     config = config_for(shop)
     config["services"]["orders"]["upstream"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
@@ -108,6 +109,7 @@ def test_a_failed_source_fails_the_calls_that_use_it(make_gateway, shop):
     assert not any(r["path"].startswith("/teams") for r in seen(shop["users"]))
 
 
+@pytest.mark.fault
 def test_a_required_call_failing_is_a_502(make_gateway, shop):
     gw = make_gateway(config_for(shop, products={"upstream": f"http://127.0.0.1:{free_port()}"}))
     answer = requests.get(f"{gw.url}/dashboard/1")
@@ -132,6 +134,7 @@ def test_every_call_failing_is_a_502(make_gateway, shop):
     assert errors["b"]["error"] == "invalid_json"
 
 
+@pytest.mark.fault
 def test_a_huge_answer_is_cut_at_the_cap_and_fails_the_call(make_gateway, shop):
     aggregate = {"path": "/big", "max_call_bytes": 4096, "calls": {
         "huge": {"service": "users", "path": "/huge", "query": {"bytes": "10000000"}},
@@ -143,6 +146,7 @@ def test_a_huge_answer_is_cut_at_the_cap_and_fails_the_call(make_gateway, shop):
     assert answer.json()["_errors"]["huge"]["error"] == "response_too_large"
 
 
+@pytest.mark.fault
 def test_the_aggregate_timeout_bounds_the_answer(make_gateway, shop):
     shop["products"].app.config["DELAY"] = 3.0
     aggregate = {**DASHBOARD, "timeout": 0.5, "calls": {

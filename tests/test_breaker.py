@@ -40,6 +40,7 @@ def breaker_gateway(make_gateway, upstream_url, storage, reset_after=1):
         "circuit_breaker": {"failures": 3, "reset_after": reset_after}}}})
 
 
+@pytest.mark.fault
 def test_opens_after_consecutive_failures_and_answers_503_at_once(make_gateway, flaky, storage):
     gw = breaker_gateway(make_gateway, flaky.url, storage, reset_after=30)
     assert [raw_request(gw.port, "GET", "/svc/x").status for _ in range(3)] == [500, 500, 500]
@@ -65,6 +66,7 @@ def test_success_resets_the_count(make_gateway, flaky, storage):
     assert raw_request(gw.port, "GET", "/svc/x").status == 500
 
 
+@pytest.mark.fault
 def test_one_probe_after_reset_then_closes(make_gateway, flaky, storage):
     gw = breaker_gateway(make_gateway, flaky.url, storage, reset_after=1)
     for _ in range(3):
@@ -90,6 +92,7 @@ def test_one_probe_after_reset_then_closes(make_gateway, flaky, storage):
     assert [raw_request(gw.port, "GET", "/svc/x").status for _ in range(3)] == [200, 200, 200]
 
 
+@pytest.mark.fault
 def test_failed_probe_reopens(make_gateway, flaky, storage):
     gw = breaker_gateway(make_gateway, flaky.url, storage, reset_after=1)
     for _ in range(3):

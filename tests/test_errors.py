@@ -61,6 +61,7 @@ def test_method_not_allowed_is_405_with_allow(make_gateway, upstream):
     assert set(resp.header("Allow").split(", ")) == {"GET", "HEAD", "POST"}
 
 
+@pytest.mark.fault
 def test_refused_connection_is_502(make_gateway):
     gw = make_gateway({"services": {"users": {"upstream": f"http://127.0.0.1:{free_port()}",
                                               "retries": 1}}})
@@ -69,6 +70,7 @@ def test_refused_connection_is_502(make_gateway):
     assert error_of(resp)["error"] == "bad_gateway"
 
 
+@pytest.mark.fault
 def test_connection_closed_without_answer_is_502(make_gateway, closing_server):
     gw = make_gateway({"services": {"users": {"upstream": closing_server, "retries": 0}}})
     resp = raw_request(gw.port, "POST", "/users/1", body=b"x")
@@ -76,6 +78,7 @@ def test_connection_closed_without_answer_is_502(make_gateway, closing_server):
     assert error_of(resp)["error"] == "bad_gateway"
 
 
+@pytest.mark.fault
 def test_read_timeout_is_504(make_gateway, upstream):
     gw = make_gateway({"services": {"users": {"upstream": upstream.url,
                                               "timeout": {"connect": 1, "read": 0.3}}}})
@@ -84,6 +87,7 @@ def test_read_timeout_is_504(make_gateway, upstream):
     assert error_of(resp)["error"] == "gateway_timeout"
 
 
+@pytest.mark.fault
 def test_unhandled_exception_is_a_safe_500_and_logged(make_gateway, upstream, caplog):
     gw = make_gateway({"services": {"users": upstream.url},
                        "blueprints": ["tests.sample_blueprints:bp"]})

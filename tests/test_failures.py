@@ -17,6 +17,7 @@ def gw(make_gateway, upstream):
     return make_gateway({"services": {"users": {"upstream": upstream.url, "retries": 0}}})
 
 
+@pytest.mark.fault
 def test_upstream_dying_mid_body_cuts_the_answer_short(gw, upstream, caplog):
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
     conn.request("GET", "/users/truncated")
@@ -30,6 +31,7 @@ def test_upstream_dying_mid_body_cuts_the_answer_short(gw, upstream, caplog):
     assert again.status == 200 and json.loads(again.body)["method"] == "GET"
 
 
+@pytest.mark.fault
 def test_client_leaving_mid_download_frees_the_upstream_connection(gw, upstream):
     sock = socket.create_connection(("127.0.0.1", gw.port))
     sock.sendall(b"GET /users/bytes?size=50000000 HTTP/1.1\r\nHost: x\r\n\r\n")

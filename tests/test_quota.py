@@ -108,6 +108,7 @@ def test_other_strategies(make_gateway, upstream, redis_url, strategy):
     assert [raw_request(gw.port, "GET", "/users/1").status for _ in range(3)] == [200, 200, 429]
 
 
+@pytest.mark.fault
 def test_storage_down_allow_fails_open_and_recovers(make_gateway, upstream, private_redis,
                                                     caplog):
     gw = make_gateway({"storage": private_redis.url, "on_storage_error": "allow",
@@ -124,6 +125,7 @@ def test_storage_down_allow_fails_open_and_recovers(make_gateway, upstream, priv
     assert statuses == [200, 200, 429]
 
 
+@pytest.mark.fault
 def test_storage_down_deny_is_503_and_recovers(make_gateway, upstream, private_redis):
     gw = make_gateway({"storage": private_redis.url, "on_storage_error": "deny",
                        "services": {"users": {"upstream": upstream.url, "rate_limit": "5/minute"}}})

@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 
+import pytest
 import requests
 import yaml
 
@@ -19,6 +20,7 @@ def wait_for(condition, timeout: float = 20) -> bool:
     return False
 
 
+@pytest.mark.fault
 def test_an_invalid_config_is_refused_and_the_gateway_keeps_serving(gunicorn_gateway, upstream,
                                                                     tmp_path):
     path = tmp_path / "gateway.yaml"
@@ -39,6 +41,7 @@ def test_an_invalid_config_is_refused_and_the_gateway_keeps_serving(gunicorn_gat
     assert gw.process.poll() is None
 
 
+@pytest.mark.fault
 def test_a_valid_config_takes_effect_and_requests_in_flight_finish(gunicorn_gateway, upstream,
                                                                    upstream2, tmp_path):
     path = tmp_path / "gateway.yaml"

@@ -97,8 +97,9 @@ class ServiceProxy:
             environ["REQUEST_METHOD"], path, headers, body, chunked,
             can_retry=body is None or isinstance(body, bytes))
 
-        response_headers = end_to_end(upstream_response.headers.items(), DROP_FROM_RESPONSE,
-                                      upstream_response.headers.get("connection"))
+        response_headers = _checked_length(upstream_response, end_to_end(
+            upstream_response.headers.items(), DROP_FROM_RESPONSE,
+            upstream_response.headers.get("connection")))
         status = upstream_response.status
         reason = upstream_response.reason
         status_line = f"{status} {reason}" if reason else status
@@ -213,6 +214,27 @@ def _header_name(environ_key: str) -> tuple[str, str]:
     """``HTTP_X_API_KEY`` -> (``X-Api-Key``, ``x-api-key``), cached: the set of names is small."""
     name = environ_key[5:].replace("_", "-").title()
     return name, name.lower()
+
+
+def _checked_length(upstream_response: BaseHTTPResponse,
+                    headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The answer's headers, with a Content-Length the client can trust.
+
+    A chunked answer is relayed by length of what arrives, so any
+    Content-Length beside it goes (it is what response smuggling rides on); a
+    Content-Length that is not one number is a broken answer: 502.
+    """
+    if "transfer-encoding" in upstream_response.headers:
+        return [(k, v) for k, v in headers if k.lower() != "content-length"]
+    length = upstream_response.headers.get("content-length")
+    if length is not None:
+        values = {part.strip() for part in length.split(",")}
+        if len(values) != 1 or not values.pop().isdigit():
+            upstream_response.close()
+            upstream_response.release_conn()
+            raise GatewayError(502, "bad_gateway", "the upstream service answered with an "
+                               f"invalid Content-Length ({length[:40]!r})")
+    return headers
 
 
 def _read_exactly(stream, length: int) -> Iterator[bytes]:
