@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench soak clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
+
+# The soak alone, for a minute (tests/test_soak.py; `make test` runs it for 8 s)
+# and the reliability line for it.
+soak: $(STAMP)
+	PY=$(PY) scripts/ensure-redis
+	SOAK_SECONDS=$${SOAK_SECONDS:-60} $(PY) -m pytest -q tests/test_soak.py
 
 # The gateway against nginx, Flask, FastAPI and the proxies users write, as a
 # table and ratios (needs wrk and nginx; as root, installs them).

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -18,6 +17,7 @@ import yaml
 
 from gateway.config import hash_key
 from tests.backends import shop_backend
+from tests.browser import Browser
 from tests.conftest import ROOT, free_port, wait_for_port
 from tests.test_aggregate import DASHBOARD
 
@@ -153,34 +153,19 @@ def test_gateway_openapi_prints_the_document_and_refreshes_on_request(fastapi_se
     assert "services.users.openapi: /nothing.json answered 404" in refreshed.stderr
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name) or name
-    pytest.fail("no headless browser: install Debian's chromium (apt-get install chromium); "
-                "`make test` does it when run as root (scripts/ensure-apt)")
-
-
 def test_docs_render_the_operations_in_a_real_browser(make_gateway, fastapi_services, serve,
                                                       tmp_path):
     gw = make_gateway(merged_config(fastapi_services, serve(shop_backend()).url))
     page = requests.get(f"{gw.url}/docs")
     assert page.status_code == 200 and "cdn" not in page.text.lower()
     assert requests.get(f"{gw.url}/docs/static/swagger-ui-bundle.js").status_code == 200
-    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
-    dom = subprocess.run(browser + ["--dump-dom", f"{gw.url}/docs"], capture_output=True,
-                         text=True, timeout=120).stdout
+    browser = Browser(tmp_path / "profile", budget_ms=15000)
+    dom = browser.dom(f"{gw.url}/docs")
     # Swagger UI fetched /openapi.json and drew one block per operation
     assert 'class="opblock opblock-get' in dom, dom[:2000]
     assert "/users/{user_id}" in dom and "/profile/{user_id}" in dom
     assert "/api/orders/orders/{order_id}" in dom
-    artifacts = ROOT / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    subprocess.run(browser + ["--window-size=1280,2000",
-                              f"--screenshot={artifacts / 'docs.png'}", f"{gw.url}/docs"],
-                   capture_output=True, timeout=120)
-    assert (artifacts / "docs.png").stat().st_size > 10_000
+    assert browser.screenshot(f"{gw.url}/docs", "docs", "1280,2000").stat().st_size > 10_000
 
 
 def test_the_dashboard_aggregate_is_documented(make_gateway, serve):

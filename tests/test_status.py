@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
@@ -10,8 +9,8 @@ import requests
 
 from gateway.config import hash_key
 from tests.backends import shop_backend
-from tests.conftest import ROOT, free_port
-from tests.test_openapi import chromium
+from tests.browser import Browser
+from tests.conftest import free_port
 from tests.upstream import ServerThread, UpstreamApp
 
 
@@ -89,23 +88,13 @@ def test_the_page_shows_a_service_turning_red(make_gateway, tmp_path):
     backend = ServerThread(UpstreamApp("users"))
     gw = make_gateway({"services": {"users": backend.url, "orders": backend.url}})
     requests.get(f"{gw.url}/users/1")
-    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=4000"]
-
-    def page() -> str:
-        return subprocess.run(browser + ["--dump-dom", f"{gw.url}/_gateway/status"],
-                              capture_output=True, text=True, timeout=120).stdout
-
-    up = page()
+    browser = Browser(tmp_path / "profile", budget_ms=4000)
+    page = f"{gw.url}/_gateway/status"
+    up = browser.dom(page)
     assert 'class="service state-up" data-service="users"' in up, up[:3000]
     assert "Route table" in up and "req/s" in up
     backend.stop()  # the upstream goes away
-    down = page()
+    down = browser.dom(page)
     assert 'class="service state-down" data-service="users"' in down, down[:3000]
     assert 'class="target down"' in down
-    artifacts = ROOT / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    subprocess.run(browser + ["--window-size=1280,900",
-                              f"--screenshot={artifacts / 'status.png'}", f"{gw.url}/_gateway/status"],
-                   capture_output=True, timeout=120)
-    assert (artifacts / "status.png").stat().st_size > 10_000
+    assert browser.screenshot(page, "status").stat().st_size > 10_000
