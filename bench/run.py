@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import nginx  # noqa: E402
+from bench import issuer, nginx  # noqa: E402
 from tests.conftest import free_port, wait_for_port  # noqa: E402
 
 BENCH_KEY = "bench-key"
@@ -121,8 +121,19 @@ def gateway_config(path: Path, upstream: str, full_chain: bool) -> Path:
     return path
 
 
+def jwt_config(path: Path, upstream: str, jwks_uri: str) -> Path:
+    """The full chain with a bearer token (RS256) in place of the API key."""
+    path.write_text(
+        f"storage: {BENCH_REDIS}\n"
+        f"issuers:\n  bench:\n    issuer: {issuer.ISSUER}\n    jwks_uri: {jwks_uri}\n"
+        f"    audiences: [{issuer.AUDIENCE}]\n    cache_duration: 3600\n"
+        f"services:\n  users:\n    upstream: {upstream}\n"
+        "    auth: jwt\n    rate_limit: 100000000/minute\n")
+    return path
+
+
 def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
-               tmp: Path) -> list[Contender]:
+               tmp: Path, idp: issuer.BenchIssuer) -> list[Contender]:
     gateway_env = {"GATEWAY_WORKERS": str(workers)}
     user_proxy = ("-w", str(workers), "-k", "gthread", "--threads", "8")
     env = {"BENCH_UPSTREAM": backend_url}
@@ -131,6 +142,8 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
     slow = gateway_config(tmp / "slow.yaml", slow_url, full_chain=False)
     user_conf = "bench/upstream.conf.py"
     key = (f"X-API-Key: {BENCH_KEY}",)
+    with_jwt = jwt_config(tmp / "jwt.yaml", backend_url, idp.jwks_uri)
+    bearer = (f"Authorization: Bearer {idp.token()}",)
 
     def gateway(config: Path, extra: tuple[str, ...] = ()) -> Callable[[int], subprocess.Popen]:
         return lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(config)},
@@ -151,6 +164,7 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
                   lambda p: uvicorn("bench.fastapi_peer:app", p, workers, env)),
         Contender("gateway, proxy only", gateway(proxy_only)),
         Contender("gateway, full chain", gateway(full), headers=key),
+        Contender(FULL_JWT, gateway(with_jwt), headers=bearer),
         Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
                   connections=256),
         Contender("gateway, 200 ms upstream, 256 conns", gateway(slow), connections=256),
@@ -237,6 +251,7 @@ def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> 
 # -- the report -------------------------------------------------------------------
 
 PROXY, FULL = "gateway, proxy only", "gateway, full chain"
+FULL_JWT = "gateway jwt, full chain (RS256)"
 SLOW = "gateway, 200 ms upstream, 256 conns"
 
 #: (numerator, denominator, target): each ratio is taken within one round
@@ -247,6 +262,7 @@ RATIOS = [
     (FULL, PROXY, 0.75),
     (FULL, "seed proxy (requests.request)", 2.0),
     (FULL, "FastAPI + httpx (uvicorn)", 2.0),
+    (FULL_JWT, FULL, 0.9),
 ]
 
 
@@ -296,8 +312,9 @@ def main() -> int:
     try:
         wait_for_port(backend_port, backend)
         wait_for_port(slow_port, slow)
+        idp = issuer.BenchIssuer(free_port())
         field = contenders(args.workers, backend_url, backend_port,
-                           f"http://127.0.0.1:{slow_port}", tmp)
+                           f"http://127.0.0.1:{slow_port}", tmp, idp)
         field = [c for c in field if args.only in c.name]
         for round_ in range(args.rounds):
             for contender in field:

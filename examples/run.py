@@ -75,6 +75,11 @@ def main() -> int:
           f"  curl -H 'X-API-Key: demo-key' -H 'Content-Type: application/json' "
           f"-d '{{\"customer_id\": 1, \"sku\": 2, \"qty\": 3}}' http://{bind}/legacy/orders\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/reports/users/1\n"
+          f"  TOKEN=$(curl -s -d client_id=demo -d client_secret=demo-secret "
+          f"-d scope=orders:read http://127.0.0.1:{os.environ.get('IDP_PORT') or 9004}"
+          f"/realms/dev/token | "
+          f"python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+          f"  curl -H \"Authorization: Bearer $TOKEN\" http://{bind}/orders\n"
           f"  curl http://{bind}/readyz\n"
           f"  open http://{bind}/docs\n"
           "Ctrl-C stops it all.\n", flush=True)

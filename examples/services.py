@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from flask import Flask, abort, jsonify, request
 
+from examples.idp import idp_app
+
 
 def _crud_app(name: str, items: dict[int, dict]) -> Flask:
     """An app serving ``/<name>`` and ``/<name>/<id>`` over an in-memory dict.
@@ -99,4 +101,4 @@ def products_app() -> Flask:
 
 #: service name -> (app factory, port); examples/gateway.yaml points at these ports
 SERVICES = {"users": (users_app, 9001), "orders": (orders_app, 9002),
-            "products": (products_app, 9003)}
+            "products": (products_app, 9003), "idp": (idp_app, 9004)}

@@ -30,6 +30,7 @@ from .routing import register_routes
 from .storage import open_storage
 from .telemetry import accesslog, metrics
 from .telemetry.tracing import Tracing
+from .tokens import Verifier
 from .transport import DEFAULT_POOL_SIZE, Upstream
 
 
@@ -88,7 +89,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     register_error_handlers(app)
     endpoints.register(app)
     routes = register_routes(app, config, upstreams, gateway.call_pool)
-    policies.install(app, config, routes, storage)
+    policies.install(app, config, routes, storage,
+                     tokens=Verifier(config.issuers) if config.issuers else None)
 
     if config.trusted_proxies:
         n = config.trusted_proxies

@@ -33,8 +33,12 @@ class RequestState:
     #: the service or hand-written blueprint the request belongs to; None for
     #: the gateway's own endpoints and for paths no route matches
     route: str | None = None
-    #: the consumer whose API key was accepted
+    #: the consumer whose API key (or token: ``<issuer>:<sub>``) was accepted
     consumer: str | None = None
+    #: the issuer of the accepted token
+    issuer: str | None = None
+    #: headers every upstream call of the request carries (claims_to_headers)
+    upstream_headers: dict[str, str] | None = None
     #: the upstream target of the last upstream call, and the time all calls took
     upstream: str | None = None
     upstream_ms: float | None = None
@@ -74,9 +78,12 @@ class RequestExchange(Exchange):
         state = current_or_none()
         if state is None:
             return {}
+        headers = {REQUEST_ID_HEADER: state.request_id}
         if state.consumer:
-            return {REQUEST_ID_HEADER: state.request_id, "X-Consumer": state.consumer}
-        return {REQUEST_ID_HEADER: state.request_id}
+            headers["X-Consumer"] = state.consumer
+        if state.upstream_headers:
+            headers.update(state.upstream_headers)
+        return headers
 
     def attempt(self, method: str, target: str, number: int, breaker: str,
                 headers: dict[str, str]) -> Callable[[int | None, str | None], None]:

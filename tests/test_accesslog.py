@@ -11,7 +11,7 @@ from gateway.telemetry import accesslog
 from tests.conftest import raw_request
 
 FIELDS = {"time", "request_id", "method", "path", "status", "duration_ms", "service",
-          "consumer", "upstream", "upstream_ms", "client_ip", "bytes_sent", "cache", "trace_id"}
+          "consumer", "issuer", "upstream", "upstream_ms", "client_ip", "bytes_sent", "cache", "trace_id"}
 
 
 @pytest.fixture

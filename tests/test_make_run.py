@@ -18,8 +18,9 @@ from tests.conftest import ROOT, free_ports, wait_for_port
 @pytest.fixture
 def demo(tmp_path):
     """examples/run.py as `make run` starts it, on free ports; its output in a file."""
-    port, *backends = free_ports(4)
-    ports = dict(zip(("USERS_PORT", "ORDERS_PORT", "PRODUCTS_PORT"), backends, strict=True))
+    port, *backends = free_ports(5)
+    ports = dict(zip(("USERS_PORT", "ORDERS_PORT", "PRODUCTS_PORT", "IDP_PORT"), backends,
+                     strict=True))
     out = tmp_path / "run.log"
     env = dict(os.environ, GATEWAY_BIND=f"127.0.0.1:{port}",
                **{k: str(v) for k, v in ports.items()})
@@ -35,7 +36,7 @@ def demo(tmp_path):
                 wait_for_port(backend, process)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{out.read_text()}") from None
-        yield f"http://127.0.0.1:{port}", out
+        yield f"http://127.0.0.1:{port}", out, ports
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -45,7 +46,7 @@ def demo(tmp_path):
 
 
 def test_demo_policies_behave_as_documented(demo):
-    url, out = demo
+    url, out, ports = demo
     with requests.Session() as client:
         # cache: one MISS, then HITs
         cache = [client.get(url + "/products/1").headers["X-Cache-Status"] for _ in range(4)]
@@ -67,6 +68,14 @@ def test_demo_policies_behave_as_documented(demo):
         assert legacy.status_code == 201 and legacy.json()["qty"] == 3
         assert "/dashboard/{user_id}" in client.get(url + "/openapi.json").json()["paths"]
         assert "swagger-ui-bundle.js" in client.get(url + "/docs").text
+        # a token from the development identity provider opens /orders too
+        idp = f"http://127.0.0.1:{ports['IDP_PORT']}/realms/dev/token"
+        token = client.post(idp, data={"client_id": "demo", "client_secret": "demo-secret",
+                                       "scope": "orders:read"}).json()["access_token"]
+        by_token = client.get(url + "/orders", headers={"Authorization": f"Bearer {token}"})
+        assert by_token.status_code == 200
+        assert client.post(url + "/orders", json={"user_id": 1}, headers={
+            "Authorization": f"Bearer {token}"}).status_code == 403  # no orders:write
     # a line is written as its response finishes, just after the client has it
     deadline = time.monotonic() + 10
     while True:
@@ -74,10 +83,10 @@ def test_demo_policies_behave_as_documented(demo):
         lines = text.splitlines()
         # make run logs text lines: `time METHOD path status duration key=value...`
         access = [line for line in lines if re.match(r"\d{4}-\d\d-\d\dT\S+ [A-Z]+ /", line)]
-        if len(access) >= 140 or time.monotonic() > deadline:
+        if len(access) >= 142 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert len(access) == 140
+    assert len(access) == 142
     assert any(" GET /dashboard/1 200 " in line and "consumer=demo" in line for line in access)
     assert any(" GET /products/1 " in line and "cache=HIT" in line for line in access)
     assert "each worker counts" not in text  # no per-worker counting warning

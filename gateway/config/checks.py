@@ -12,6 +12,7 @@ import importlib
 from flask import Blueprint, Flask
 
 from .model import GatewayConfig
+from .policies import RoutePolicies
 
 #: Paths the gateway serves itself; no service or blueprint may take them.
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/_gateway",
@@ -23,7 +24,7 @@ RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_
 def cross_check(config: GatewayConfig) -> list[str]:
     """Every problem between sections, each as ``key.path: what is wrong``."""
     problems = (_prefixes(config) + _shared_keys(config) + _blueprints(config)
-                + _aggregates(config))
+                + _aggregates(config) + _issuers(config))
     if not any(p.startswith(("blueprints", "aggregates")) for p in problems):
         problems += _consumer_routes(config)
     return problems
@@ -111,6 +112,27 @@ def _aggregates(config: GatewayConfig) -> list[str]:
             if call.service not in config.services:
                 problems.append(f"{where}.calls.{call_name}.service: {call.service!r} is not a "
                                 f"service (known: {', '.join(sorted(config.services))})")
+    return problems
+
+
+def _issuers(config: GatewayConfig) -> list[str]:
+    """Every route with ``auth: jwt`` names issuers that exist (and some exist)."""
+    problems: list[str] = []
+    routes: list[tuple[str, RoutePolicies]] = [
+        (f"services.{n}", s) for n, s in config.services.items()]
+    routes += [(f"blueprints[{i}]", b) for i, b in enumerate(config.blueprints)]
+    routes += [(f"aggregates[{i}]", a) for i, a in enumerate(config.aggregates)]
+    for where, route in routes:
+        if "jwt" in route.auth_methods and not config.issuers:
+            problems.append(f"{where}.auth: jwt, but no issuers are configured; add "
+                            "issuers: {corp: {issuer: https://..., audiences: [...]}}")
+        for name in route.issuers or ():
+            if name not in config.issuers:
+                known = ", ".join(sorted(config.issuers)) or "none configured"
+                problems.append(f"{where}.issuers: {name!r} is not an issuer (known: {known})")
+        if (route.issuers or route.scopes or route.claims_to_headers) and \
+                "jwt" not in route.auth_methods:
+            problems.append(f"{where}: issuers, scopes and claims_to_headers need auth: jwt")
     return problems
 
 

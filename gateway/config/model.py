@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from .aggregates import AggregateConfig
 from .blueprints import BlueprintConfig
 from .consumers import ConsumerConfig
+from .issuers import IssuerConfig
 from .services import ServiceConfig
 from .tracing import TracingConfig
 from .types import Network, RouteName, Section, StorageUri, fail
@@ -40,6 +41,8 @@ class GatewayConfig(Section):
                             "GATEWAY_LOG_FORMAT overrides it")
     tracing: TracingConfig | None = Field(None, description="OpenTelemetry traces (off when absent)")
     consumers: dict[str, ConsumerConfig] = {}
+    issuers: dict[RouteName, IssuerConfig] = Field({}, description="identity providers "
+                                                   "whose tokens auth: jwt accepts")
     services: dict[RouteName, ServiceConfig] = Field(
         description="a mapping of at least one service name to its settings, "
                     "e.g. services: {users: {upstream: http://127.0.0.1:9001}}")

@@ -7,6 +7,8 @@ section and one field to :class:`RoutePolicies`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from .types import Auth, Network, Origin, RateLimit, Seconds, Section, fail
@@ -73,10 +75,28 @@ class CorsConfig(Section):
         return self
 
 
+#: Headers the gateway writes itself: a claim may not be copied into them.
+OWNED_HEADERS = ("host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                 "x-forwarded-port", "x-forwarded-prefix", "x-request-id", "x-consumer",
+                 "authorization", "x-api-key", "content-length", "transfer-encoding",
+                 "connection", "traceparent", "tracestate")
+
+
 class RoutePolicies(Section):
     """The policy keys of one route (a service, or a hand-written blueprint)."""
 
-    auth: Auth = Field("none", description="api_key: clients send X-API-Key")
+    auth: Auth | list[Literal["api_key", "jwt"]] = Field(
+        "none", description="api_key (X-API-Key), jwt (Authorization: Bearer), or a list of "
+                            "them, any one of which admits")
+    issuers: list[str] | None = Field(None, description="for auth: jwt, the issuers accepted "
+                                      "(default: every configured one)")
+    scopes: list[str] | dict[str, list[str]] = Field(
+        [], description="scopes a token must all have, or by method: {GET: [...], '*': [...]}")
+    claims_to_headers: dict[str, str] = Field(
+        {}, description="headers sent upstream from token claims (dotted paths), "
+                        "e.g. {X-User-Id: sub}")
+    forward_token: bool = Field(False, description="send the verified Authorization header "
+                                                   "upstream")
     rate_limit: RateLimit | None = Field(
         None, description="per consumer (per client address without auth), e.g. '100/minute'")
     cache: CacheConfig | None = None
@@ -85,11 +105,46 @@ class RoutePolicies(Section):
     deny_ips: list[Network] = []
     max_body_bytes: int | None = Field(None, ge=0, description="larger bodies get 413")
 
+    @field_validator("auth", mode="plain")
+    @classmethod
+    def _auth(cls, auth):
+        if auth in ("none", "api_key", "jwt"):
+            return auth
+        if isinstance(auth, list) and auth and all(a in ("api_key", "jwt") for a in auth):
+            return list(dict.fromkeys(auth))
+        raise fail(f"{auth!r} is not one of none, api_key, jwt, or a list of api_key and jwt "
+                   "(any one of which admits), e.g. [api_key, jwt]")
+
+    @field_validator("claims_to_headers")
+    @classmethod
+    def _not_owned(cls, claims: dict[str, str]) -> dict[str, str]:
+        for header, claim in claims.items():
+            if header.lower() in OWNED_HEADERS:
+                raise fail(f"{header!r} is a header the gateway writes itself; "
+                           "choose another name, e.g. X-User-Id")
+            if not header.replace("-", "").isalnum() or not claim:
+                raise fail(f"{header}: {claim!r} is not a header name and a claim path "
+                           "(e.g. X-User-Id: sub)")
+        return claims
+
+    @property
+    def auth_methods(self) -> frozenset[str]:
+        """``{"api_key"}``, ``{"jwt"}``, both, or empty for ``auth: none``."""
+        if isinstance(self.auth, list):
+            return frozenset(self.auth)
+        return frozenset() if self.auth == "none" else frozenset({self.auth})
+
+    def scopes_for(self, method: str) -> list[str]:
+        """The scopes a token needs for ``method``."""
+        if isinstance(self.scopes, list):
+            return self.scopes
+        return self.scopes.get(method, self.scopes.get("*", []))
+
     def describe(self) -> str:
         """A one-line summary of the policies, for ``gateway check``."""
         parts: list[str] = []
-        if self.auth != "none":
-            parts.append(self.auth)
+        if self.auth_methods:
+            parts.append("/".join(sorted(self.auth_methods)))
         if self.rate_limit:
             parts.append(f"quota {self.rate_limit}")
         if self.cache:

@@ -146,7 +146,7 @@ Origin = Annotated[str, AfterValidator(_origin)]
 BlueprintRef = Annotated[str, AfterValidator(_blueprint_ref)]
 RouteName = Annotated[str, AfterValidator(_route_name)]
 Method = Annotated[str, PlainValidator(_method), WithJsonSchema({"enum": list(ALL_METHODS)})]
-Auth = Literal["none", "api_key"]
+Auth = Literal["none", "api_key", "jwt"]
 
 
 def one_or_many(value: Any, handler, check=None) -> Any:

@@ -54,7 +54,9 @@ def build_document(config: GatewayConfig, documents: dict[str, dict | None],
     components: dict[str, dict] = {"schemas": {"GatewayError": _ERROR_SCHEMA,
                                                "AggregateCallError": _CALL_ERROR_SCHEMA},
                                    "securitySchemes": {SECURITY_SCHEME: {
-                                       "type": "apiKey", "in": "header", "name": "X-API-Key"}}}
+                                       "type": "apiKey", "in": "header", "name": "X-API-Key"},
+                                       "Bearer": {"type": "http", "scheme": "bearer",
+                                                  "bearerFormat": "JWT"}}}
     renames = _component_renames({n: d for n, d in documents.items() if d})
     for name, document in documents.items():
         if document:
@@ -110,7 +112,7 @@ _CALL_ERROR_SCHEMA = {"type": "object", "properties": {
     "status": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}}
 
 
-def _operation(auth: str, tags: list[str], operation: dict) -> dict:
+def _operation(auth: str | list, tags: list[str], operation: dict) -> dict:
     """An operation with the gateway's own answers, and the API key where one is needed."""
     operation = dict(operation)
     operation.setdefault("tags", tags)
@@ -118,8 +120,11 @@ def _operation(auth: str, tags: list[str], operation: dict) -> dict:
     for code, description in GATEWAY_ERRORS.items():
         responses.setdefault(code, {"description": description, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/GatewayError"}}}})
-    if auth == "api_key":
-        operation["security"] = [{SECURITY_SCHEME: []}]
+    methods = frozenset(auth) if isinstance(auth, list) else {auth}
+    pairs = (("api_key", SECURITY_SCHEME), ("jwt", "Bearer"))
+    schemes: list[dict[str, list]] = [{name: []} for method, name in pairs if method in methods]
+    if schemes:
+        operation["security"] = schemes
     return operation
 
 

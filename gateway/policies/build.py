@@ -15,6 +15,7 @@ from ..storage import limiter_options, redis_client
 from ..telemetry import metrics
 from . import Chains, Policy
 from .auth import ApiKeyAuth
+from .authn import Authentication
 from .bodylimit import BodyLimit
 from .breaker import CircuitBreaker, MemoryBreakerState, RedisBreakerState
 from .cache import MemoryStore, RedisStore, ResponseCache
@@ -33,8 +34,18 @@ def breaker_factory(service: str, config: BreakerConfig, storage):
                                          on_storage_error=metrics.storage_error("breaker"))
 
 
-def install(app: Flask, config: GatewayConfig, routes: list[Route], storage) -> None:
-    """Register the chains, and Flask-Limiter between their two halves."""
+def authentication(route: str, policies, config: GatewayConfig, tokens) -> Policy:
+    """API keys alone keep their own policy; anything with jwt gets Authentication."""
+    if policies.auth_methods == {"api_key"}:
+        return ApiKeyAuth(route, config.consumers)
+    return Authentication(route, policies, config, tokens, metrics.auth_failed)
+
+
+def install(app: Flask, config: GatewayConfig, routes: list[Route], storage, tokens=None) -> None:
+    """Register the chains, and Flask-Limiter between their two halves.
+
+    :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
+    """
     chains = Chains()
     consumer_quotas = any(c.rate_limit for c in config.consumers.values())
     limiter = None
@@ -53,15 +64,16 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage) -> 
             pre.append(IpRules(tuple(p.allow_ips), tuple(p.deny_ips)))
         if p.max_body_bytes is not None:
             pre.append(BodyLimit(p.max_body_bytes))
-        if p.auth == "api_key":
-            pre.append(ApiKeyAuth(route.name, config.consumers))
-        if limiter is not None and (p.rate_limit or (p.auth == "api_key" and consumer_quotas)):
+        if p.auth_methods:
+            pre.append(authentication(route.name, p, config, tokens))
+        if limiter is not None and (p.rate_limit or ("api_key" in p.auth_methods
+                                                      and consumer_quotas)):
             if p.rate_limit:
                 limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
             pre.append(QuotaHeaders(limiter))
         if p.cache:
             store = RedisStore(client, route.name) if client is not None else MemoryStore()
-            post.append(ResponseCache(route.name, p.cache, store, by_consumer=p.auth == "api_key",
+            post.append(ResponseCache(route.name, p.cache, store, by_consumer=bool(p.auth_methods),
                                       on_result=metrics.cache_result(route.name),
                                       on_storage_error=metrics.storage_error("cache")))
         chains.add(route.name, pre, post)

@@ -25,6 +25,8 @@ def raw_target(environ: dict) -> str:
         # absolute-form (`GET http://host/path HTTP/1.1`): keep path and query only
         parts = urlsplit(raw)
         raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # a fragment is the client's own business (RFC 9110 §4.2.4): it never goes upstream
+    raw = raw.partition("#")[0]
     if not raw.isascii():
         # WSGI strings are latin-1; raw non-ASCII bytes cannot go on the wire as-is
         raw = quote(raw.encode("latin-1"), safe="".join(chr(c) for c in range(33, 127)))

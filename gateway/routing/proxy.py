@@ -60,8 +60,12 @@ class ServiceProxy:
         drop = set(DROP_FROM_REQUEST)
         if service.preserve_host:
             drop.discard("host")
-        if service.auth == "api_key":
+        if "api_key" in service.auth_methods:
             drop.add("x-api-key")  # the upstream learns the consumer, never the key
+        if "jwt" in service.auth_methods and not service.forward_token:
+            drop.add("authorization")  # nor the token, unless the service asks for it
+        # a client's copies of the headers claims go into are never believed
+        drop.update(h.lower() for h in service.claims_to_headers)
         self.drop_request = frozenset(drop)
         self.methods = frozenset(service.methods)
         self.transformer = Transformer(service.name, service.transform) if service.transform else None

@@ -60,6 +60,7 @@ def init_app(app: Flask, log_format: str = "json") -> None:
             "duration_ms": 0.0,
             "service": state.route,
             "consumer": state.consumer,
+            "issuer": state.issuer,
             "upstream": state.upstream,
             "upstream_ms": _round(state.upstream_ms),
             "client_ip": environ.get("REMOTE_ADDR"),
@@ -89,7 +90,7 @@ def _text(entry: dict) -> str:
     head = (f"{entry['time']} {entry['method']} {entry['path']} {entry['status']} "
             f"{entry['duration_ms']}ms")
     rest = " ".join(f"{key}={'-' if entry.get(key) is None else entry[key]}"
-                    for key in ("service", "consumer", "upstream", "upstream_ms", "cache",
+                    for key in ("service", "consumer", "issuer", "upstream", "upstream_ms", "cache",
                                 "client_ip", "bytes_sent", "request_id", "trace_id", "error")
                     if key != "error" or key in entry)
     return f"{head} {rest}"

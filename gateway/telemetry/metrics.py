@@ -33,6 +33,9 @@ UPSTREAM_ERRORS = Counter("gateway_upstream_errors_total",
 AGGREGATE_CALLS = Counter("gateway_aggregate_calls_total",
                           "Aggregate calls by aggregate, call and result (ok or the error code)",
                           ["aggregate", "call", "result"])
+AUTH_FAILURES = Counter("gateway_auth_failures_total",
+                        "Requests refused by API key or token checks, by reason",
+                        ["service", "reason"])
 STORAGE_ERRORS = Counter("gateway_storage_errors_total",
                          "Times the shared store (quotas, cache, breakers) could not be reached",
                          ["component"])
@@ -98,6 +101,10 @@ def aggregate_call(aggregate: str):
         if error is None:
             _child(UPSTREAM_DURATION, service).observe(seconds)
     return observe
+
+
+def auth_failed(service: str, reason: str) -> None:
+    AUTH_FAILURES.labels(service, reason).inc()
 
 
 def storage_error(component: str):
