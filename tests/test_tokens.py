@@ -324,3 +324,15 @@ def test_config_mistakes_are_named(config, problem):
     with pytest.raises(ConfigError) as caught:
         parse_config(config)
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_hs256_only_for_an_issuer_with_a_shared_secret(make_gateway, upstream, idp, monkeypatch):
+    monkeypatch.setenv("CORP_HMAC", "a-shared-secret-of-enough-length-32b")
+    gw = make_gateway({"issuers": {"corp": issuer(idp, algorithms=["HS256"],
+                                                  secret_env="CORP_HMAC")},
+                       "services": {"orders": {"upstream": upstream.url, "auth": "jwt"}}})
+    hs = idp.token(alg="HS256", key="a-shared-secret-of-enough-length-32b")
+    assert call(gw, hs).status_code == 200
+    wrong = idp.token(alg="HS256", key="another-secret-of-enough-length-32by")
+    assert call(gw, wrong).status_code == 401
+    assert call(gw, idp.token()).status_code == 401  # RS256: not in this issuer's list
