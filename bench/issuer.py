@@ -8,6 +8,7 @@ finds it in its verified-token cache, as it would in production).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -26,6 +27,7 @@ class BenchIssuer:
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         jwks = json.dumps({"keys": [{**public, "kid": "bench", "use": "sig", "alg": "RS256"}]})
         app = Response(jwks, mimetype="application/json")
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request lines in the table
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.jwks_uri = f"http://127.0.0.1:{port}/certs"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

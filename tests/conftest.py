@@ -133,6 +133,20 @@ def raw_request(port: int, method: str, target: str, headers: dict | None = None
         conn.close()
 
 
+def assert_cut_short(port: int, path: str) -> None:
+    """The answer at ``path`` starts (200) and then breaks off: the client sees an
+    incomplete body, never a truncated one passed off as complete."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert response.status == 200
+        with pytest.raises(http.client.IncompleteRead):
+            response.read()
+    finally:
+        conn.close()
+
+
 def hold_calls(port: int, path: str, count: int, upstream_app, wait: float = 20) -> tuple[int, list[int]]:
     """Send ``count`` calls to the upstream's ``/hold`` at once; once all have
     arrived (or ``wait`` passed), release them.
