@@ -336,3 +336,11 @@ def test_hs256_only_for_an_issuer_with_a_shared_secret(make_gateway, upstream, i
     wrong = idp.token(alg="HS256", key="another-secret-of-enough-length-32by")
     assert call(gw, wrong).status_code == 401
     assert call(gw, idp.token()).status_code == 401  # RS256: not in this issuer's list
+
+
+def test_the_openapi_document_names_the_bearer_scheme(gateway):
+    document = requests.get(f"{gateway().url}/openapi.json").json()
+    assert document["components"]["securitySchemes"]["Bearer"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    operation = document["paths"]["/orders/{path}"]["get"]
+    assert operation["security"] == [{"Bearer": []}]

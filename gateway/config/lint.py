@@ -21,9 +21,9 @@ def config_warnings(config: GatewayConfig, workers: int | None = None) -> list[s
                 f"consumers.{name}.keys: {consumer.plain_keys} key(s) written in plain "
                 "text; store the sha256: form instead (`gateway hash-key` prints it)")
     if not config.consumers:
-        keyed = [f"services.{name}" for name, s in config.services.items() if "api_key" in s.auth_methods]
+        keyed = [f"services.{name}" for name, s in config.services.items() if s.auth_methods == {"api_key"}]
         keyed += [f"blueprints[{i}]" for i, b in enumerate(config.blueprints)
-                  if "api_key" in b.auth_methods]
+                  if b.auth_methods == {"api_key"}]
         for where in keyed:
             warnings.append(f"{where}.auth: api_key, but no consumers are configured, so every "
                             "request gets 401; add consumers: {name: {keys: [...]}}")
