@@ -5,7 +5,8 @@
 
 - ``config``: the YAML file, validated once into typed sections;
 - ``routing``: one blueprint per service (the proxy view), hand-written ones, aggregates;
-- ``policies``: each route's chain (CORS, IP rules, body size, API key, quota, cache);
+- ``policies``: each route's chain (CORS, IP rules, body size, API key or token, quota, cache);
+- ``tokens``: bearer tokens checked against each issuer's keys (JWKS, introspection);
 - ``transport``: pools, failover, breakers, the streamed answer;
 - ``state``: what is known about the request in hand, read by ``telemetry``;
 - ``compose``: transformations and aggregates (answers made of other answers);

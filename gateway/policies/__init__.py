@@ -5,7 +5,7 @@ Every route (a service blueprint or a hand-written one) gets a tuple of
 is simply not in the tuple, so it costs nothing. Two app-level hooks run the
 chains, one on each side of Flask-Limiter's quota check:
 
-    request id -> path check -> [cors, ip rules, body size, api key] -> quota -> [cache] -> view
+    request id -> path check -> [cors, ip rules, body size, api key / token] -> quota -> [cache] -> view
 
 ``after`` runs for every response of the route (errors included), in reverse.
 """
