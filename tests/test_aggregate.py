@@ -270,3 +270,11 @@ def test_an_aggregate_name_may_not_take_a_service_name():
                       "aggregates": [{"path": "/dashboard/<x>", "calls": {
                           "a": {"service": "dashboard", "path": "/{x}"}}}]})
     assert "aggregates[0]: the route name 'dashboard' is already taken" in str(caught.value)
+
+
+def test_converters_in_the_rule_work(make_gateway, shop):
+    aggregate = {"path": "/n/<int:user_id>", "calls": {
+        "user": {"service": "users", "path": "/users/{user_id}"}}}
+    gw = make_gateway(config_for(shop, aggregate))
+    assert requests.get(f"{gw.url}/n/2").json()["user"]["name"] == "Linus"
+    assert requests.get(f"{gw.url}/n/two").status_code == 404

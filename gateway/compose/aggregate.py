@@ -85,7 +85,9 @@ class AggregateView:
         self.dependencies = config.dependencies()
         self.__name__ = self.__qualname__ = f"aggregate_{config.route_name}"
 
-    def __call__(self, **params: str) -> Response:
+    def __call__(self, **converted) -> Response:
+        # <int:id> and friends give numbers: the templates want the text
+        params = {name: str(value) for name, value in converted.items()}
         for name, value in params.items():
             if value in (".", "..") or "\\" in value:
                 raise GatewayError(400, "bad_path", f"{value!r} is not a valid {name}")
