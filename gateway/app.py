@@ -69,6 +69,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # size the pools to match, so none of their connections is thrown away
     pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
     exchange = state.RequestExchange()
+    exchange.traced = config.tracing is not None
     upstreams = {}
     for name, service in config.services.items():
         breaker = service.circuit_breaker

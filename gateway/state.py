@@ -85,9 +85,12 @@ class RequestExchange(Exchange):
             headers.update(state.upstream_headers)
         return headers
 
+    #: set when the app traces requests; otherwise attempts cost one attribute read
+    traced = False
+
     def attempt(self, method: str, target: str, number: int, breaker: str,
                 headers: dict[str, str]) -> Callable[[int | None, str | None], None]:
-        state = current_or_none()
+        state = current_or_none() if self.traced else None
         if state is None or state.tracing is None:
             return super().attempt(method, target, number, breaker, headers)
         return state.tracing.attempt(method, target, number, breaker, headers)
