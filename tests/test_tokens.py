@@ -344,3 +344,21 @@ def test_the_openapi_document_names_the_bearer_scheme(gateway):
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     operation = document["paths"]["/orders/{path}"]["get"]
     assert operation["security"] == [{"Bearer": []}]
+
+
+def test_an_aggregate_with_tokens_sends_the_consumer_and_claims_on_every_call(
+        make_gateway, serve, idp):
+    from tests.backends import shop_backend
+    users = serve(shop_backend("users"))
+    gw = make_gateway({"issuers": {"corp": issuer(idp)},
+                       "services": {"users": users.url},
+                       "aggregates": [{"path": "/me/<user_id>", "auth": "jwt",
+                                       "claims_to_headers": {"X-User-Id": "sub"},
+                                       "calls": {"user": {"service": "users",
+                                                          "path": "/users/{user_id}"}}}]})
+    assert call(gw, path="/me/1").status_code == 401
+    answer = call(gw, idp.token(), path="/me/1")
+    assert answer.status_code == 200 and answer.json()["user"]["name"] == "Ada"
+    seen = users.app.config["SEEN"][-1]["headers"]
+    assert seen["X-Consumer"] == "corp:user-1" and seen["X-User-Id"] == "user-1"
+    assert "Authorization" not in seen
