@@ -227,46 +227,58 @@ class GunicornGateway:
             time.sleep(0.05)
 
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
+                   connections: int | None = None, env: dict | None = None) -> GunicornGateway:
+    """``gunicorn -c gunicorn.conf.py -b 127.0.0.1:PORT wsgi:app`` on a config (a dict is
+    written into ``directory``, with the log); returns once it listens."""
+    port = free_port()
+    if isinstance(config, dict):
+        path = directory / f"gateway-{port}.yaml"
+        path.write_text(yaml.safe_dump(config))
+    else:
+        path = Path(config)
+    log_path = directory / f"gunicorn-{port}.log"
+    full_env = dict(os.environ, GATEWAY_CONFIG=str(path), GATEWAY_WORKERS=str(workers),
+                    **(env or {}))
+    for name in ("GATEWAY_CONNECTIONS", "GATEWAY_THREADS"):
+        full_env.pop(name, None)
+    if connections is not None:  # None: gunicorn.conf.py's default
+        full_env["GATEWAY_CONNECTIONS"] = str(connections)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+             "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    gateway = GunicornGateway(f"http://127.0.0.1:{port}", port, process, log_path)
+    try:
+        wait_for_port(port, process)
+    except RuntimeError as exc:
+        gateway.stop()
+        raise RuntimeError(f"{exc}\n{gateway.log()}") from None
+    return gateway
+
+
 @pytest.fixture
 def gunicorn_gateway(tmp_path):
-    """Start ``gunicorn -c gunicorn.conf.py -b 127.0.0.1:PORT wsgi:app`` on a config."""
-    started = []
+    """``start(config, workers=2, connections=None, env=None)``: the gateway under gunicorn."""
+    started: list[GunicornGateway] = []
 
     def start(config: dict | str, workers: int = 2, connections: int | None = None,
               env: dict | None = None) -> GunicornGateway:
-        if isinstance(config, dict):
-            path = tmp_path / f"gateway-{len(started)}.yaml"
-            path.write_text(yaml.safe_dump(config))
-        else:
-            path = Path(config)
-        port = free_port()
-        log_path = tmp_path / f"gunicorn-{port}.log"
-        full_env = dict(os.environ, GATEWAY_CONFIG=str(path), GATEWAY_WORKERS=str(workers),
-                        **(env or {}))
-        for name in ("GATEWAY_CONNECTIONS", "GATEWAY_THREADS"):
-            full_env.pop(name, None)
-        if connections is not None:  # None: gunicorn.conf.py's default
-            full_env["GATEWAY_CONNECTIONS"] = str(connections)
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                 "-b", f"127.0.0.1:{port}", "wsgi:app"],
-                cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-        gateway = GunicornGateway(f"http://127.0.0.1:{port}", port, process, log_path)
-        started.append(gateway)
-        try:
-            wait_for_port(port, process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}\n{gateway.log()}") from None
-        return gateway
+        started.append(start_gunicorn(config, tmp_path, workers, connections, env))
+        return started[-1]
 
     yield start
     for gateway in started:
-        gateway.process.terminate()
-        try:
-            gateway.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            gateway.process.kill()
+        gateway.stop()
 
 
 # -- Redis ---------------------------------------------------------------------------

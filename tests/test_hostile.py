@@ -9,51 +9,25 @@ still answer a normal request.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import requests
-import yaml
 
 from gateway.config import hash_key
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import start_gunicorn
 from tests.upstream import ServerThread, UpstreamApp
 
 pytestmark = pytest.mark.hostile
-
-
-class Gunicorn:
-    def __init__(self, config: dict, tmp: os.PathLike):
-        path = os.path.join(tmp, "gateway.yaml")
-        with open(path, "w") as fh:
-            yaml.safe_dump(config, fh)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = os.path.join(tmp, "gunicorn.log")
-        env = dict(os.environ, GATEWAY_CONFIG=path, GATEWAY_WORKERS="2")
-        env.pop("GATEWAY_CONNECTIONS", None)
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                 "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, self.process)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     users = ServerThread(UpstreamApp("users"))
     admin = ServerThread(UpstreamApp("admin"))
-    gateway = Gunicorn({
+    gateway = start_gunicorn({
         "consumers": {"alice": {"keys": [hash_key("alice-key")], "services": ["users", "orders"]},
                       "bob": {"keys": [hash_key("bob-key")], "services": ["admin"]}},
         "services": {
@@ -204,7 +178,7 @@ def test_api_keys_only_as_meant(site, reliability):
     reliability.tried(len(cases) + 2)
 
 
-def test_a_wrong_key_costs_the_same_whatever_its_length(make_gateway):
+def test_a_wrong_key_costs_the_same_whatever_its_length():
     """The key is hashed before it is compared: its length, and how much of it
     matches, cannot show in the time taken (measured in process, many times)."""
     import statistics

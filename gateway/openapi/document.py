@@ -77,7 +77,7 @@ def build_document(config: GatewayConfig, documents: dict[str, dict | None],
         for path, item in items.items():
             paths.setdefault(path, item)
     for entry, rule in blueprint_rules:
-        path, parameters = _openapi_path(rule.rule, rule)
+        path, parameters = _openapi_path(rule.rule)
         item = paths.setdefault(path, {"parameters": parameters} if parameters else {})
         for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}):
             item[method.lower()] = _operation(entry.auth, [entry.loaded.name], {
@@ -191,7 +191,7 @@ def _catch_all(service: ServiceConfig) -> dict[str, dict]:
     return {f"{prefix}/{{path}}": item}
 
 
-def _openapi_path(rule: str, werkzeug_rule: Any = None) -> tuple[str, list[dict]]:
+def _openapi_path(rule: str) -> tuple[str, list[dict]]:
     """``/users/<int:user_id>`` -> ``/users/{user_id}`` and its path parameters."""
     parameters = []
     for converter, name in _RULE_PART.findall(rule):

@@ -61,7 +61,7 @@ class IssuerKeys:
     def _refresh(self, asked_at: float) -> None:
         with self._lock:  # single flight: whoever waited here finds the fetch done
             if self.attempted_at >= asked_at:
-                return self._check_available()
+                return
             self.attempted_at = time.monotonic()
             try:
                 self.keys = self._fetch()
@@ -72,7 +72,6 @@ class IssuerKeys:
                                 "earlier go on serving", self.name, exc)
                 else:
                     log.warning("issuers.%s: no keys yet: %s", self.name, exc)
-            return self._check_available()
 
     def _check_available(self) -> None:
         if self.fetched_at is None:
