@@ -77,7 +77,7 @@ def test_calls_run_together_and_a_reference_waits_only_for_its_source(make_gatew
     # ... and team only once user had answered
     assert arrivals["/teams/8"] - arrivals["/users/2"] >= 0.9, arrivals
     # the slowest chain (user, then team: 2 s), not the sum (4 s)
-    assert elapsed < 3.5, elapsed
+    assert elapsed < 4.0, elapsed  # the arrivals above are the proof; the sum bounds it
 
 
 @pytest.mark.fault
@@ -231,14 +231,24 @@ def test_calls_share_a_bounded_pool(make_gateway, shop, monkeypatch):
 
 
 def test_aggregates_run_concurrently_under_gunicorn(gunicorn_gateway, shop):
+    """Under the gevent worker too, the calls overlap: judged by when each reached
+    its backend (a loaded machine stretches totals, not the order of arrivals)."""
+    gw = gunicorn_gateway(config_for(shop), workers=1)
+    assert requests.get(f"{gw.url}/dashboard/1", timeout=10).status_code == 200  # warm
     for server in shop.values():
         server.app.config["DELAY"] = 1.0
-    gw = gunicorn_gateway(config_for(shop), workers=1)
+        server.app.config["SEEN"].clear()
     started = time.monotonic()
     answer = requests.get(f"{gw.url}/dashboard/1", timeout=10)
+    elapsed = time.monotonic() - started
     assert answer.status_code == 200, gw.log()
     assert answer.json()["team"]["name"] == "Engines"
-    assert time.monotonic() - started < 3.5
+    arrivals = {r["path"]: r["at"] for server in shop.values() for r in seen(server)}
+    first = min(arrivals.values())
+    for path in ("/users/1", "/orders?user_id=1", "/products"):
+        assert arrivals[path] - first < 0.5, arrivals
+    assert arrivals["/teams/7"] - arrivals["/users/1"] >= 0.9, arrivals
+    assert elapsed < 4.0  # the sum of the delays; the chain is 2 s
 
 
 @pytest.mark.parametrize("change, problem", [
