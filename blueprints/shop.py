@@ -13,16 +13,17 @@ as ``X-Consumer`` with every call, like the request id.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from gateway.errors import GatewayError
+from gateway.extension import gateway_of
 
 bp = Blueprint("shop", __name__, url_prefix="/shop")
 
 
 @bp.get("/users/<int:user_id>/orders")
 def user_orders(user_id: int):
-    upstreams = current_app.extensions["gateway"].upstreams
+    upstreams = gateway_of().upstreams
     user = upstreams["users"].call("GET", f"/users/{user_id}")
     if user.status_code == 404:
         raise GatewayError(404, "not_found", f"there is no user {user_id}")

@@ -18,20 +18,8 @@ Hand-written blueprints use ``gateway.api`` (``service``, ``gather``).
 
 from __future__ import annotations
 
-from typing import Any
-
+from .app import create_app, load_app
 from .config import ConfigError, GatewayConfig, ServiceConfig, load_config
 
 __all__ = ["create_app", "load_app", "load_config", "ConfigError", "GatewayConfig",
            "ServiceConfig"]
-
-
-def __getattr__(name: str) -> Any:
-    # The app (and with it urllib3, requests, redis) is imported on first use,
-    # not with the package: the gunicorn master validates the config through
-    # gateway.config, and must not import what gevent has to patch first
-    # (gunicorn.conf.py).
-    if name in ("create_app", "load_app"):
-        from . import app
-        return getattr(app, name)
-    raise AttributeError(f"module 'gateway' has no attribute {name!r}")

@@ -22,19 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import wait
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from flask import current_app
-
-if TYPE_CHECKING:  # the gunicorn master imports blueprints, and must not import urllib3
-    from .transport import Upstream
+from .extension import gateway_of
+from .transport import Upstream
 
 T = TypeVar("T")
 
 
 def service(name: str) -> Upstream:
     """The named service's upstream (a key of ``services:`` in the config)."""
-    upstreams = current_app.extensions["gateway"].upstreams
+    upstreams = gateway_of().upstreams
     if name not in upstreams:
         raise LookupError(f"no service {name!r} in the config (known: {', '.join(upstreams)})")
     return upstreams[name]
@@ -47,7 +45,7 @@ def gather(timeout: float | None = None, **calls: Callable[[], T]) -> dict[str, 
     raise, the first one's exception (in argument order) is raised once all
     have finished; ``timeout`` (seconds) raises :class:`TimeoutError` instead.
     """
-    pool = current_app.extensions["gateway"].call_pool
+    pool = gateway_of().call_pool
     futures = {name: pool.submit(call) for name, call in calls.items()}
     _, pending = wait(futures.values(), timeout=timeout)
     if pending:

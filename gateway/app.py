@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -23,31 +21,17 @@ from .compose.aggregate import CallPool
 from .config import ConfigError, GatewayConfig, load_config, parse_config
 from .config.checks import route_names
 from .errors import register_error_handlers
+from .extension import EXTENSION, Gateway
 from .openapi import openapi_document
 from .policies import build as policies
-from .policies.build import breaker_factory
 from .routing import register_routes
 from .storage import open_storage
 from .telemetry import accesslog, metrics
+from .telemetry.callhooks import RequestCallHooks
 from .telemetry.tracing import Tracing
 from .tokens import Verifier
 from .transport import DEFAULT_POOL_SIZE, Upstream
-
-
-@dataclass
-class Gateway:
-    """What the gateway keeps for the app's lifetime (``app.extensions["gateway"]``)."""
-
-    config: GatewayConfig
-    upstreams: dict[str, Upstream]
-    #: the shared ``limits`` storage (None when nothing needs one)
-    storage: Any = None
-    #: the merged OpenAPI document served at /openapi.json (gateway/openapi)
-    openapi: dict = field(default_factory=dict)
-    #: OpenTelemetry traces (gateway/telemetry/tracing.py), when ``tracing:`` is set
-    tracing: Any = None
-    #: the worker's bounded pool for aggregate calls and ``gateway.api.gather``
-    call_pool: CallPool = field(default_factory=lambda: CallPool(DEFAULT_POOL_SIZE))
+from .transport.breaker import breaker_factory
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
@@ -68,15 +52,15 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # a worker keeps GATEWAY_CONNECTIONS requests in flight (gunicorn.conf.py):
     # size the pools to match, so none of their connections is thrown away
     pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
-    exchange = state.RequestExchange()
-    exchange.traced = config.tracing is not None
+    hooks = RequestCallHooks(traced=config.tracing is not None)
     upstreams = {}
     for name, service in config.services.items():
         breaker = service.circuit_breaker
-        factory = breaker_factory(name, breaker, storage) if breaker else None
-        upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, exchange=exchange)
+        factory = breaker_factory(name, breaker, storage, on_change=metrics.circuit_changed,
+                                  on_storage_error=metrics.storage_error("breaker")) if breaker else None
+        upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, hooks=hooks)
     # the services' documents are fetched now, once; an unreachable one is a warning
-    gateway = app.extensions["gateway"] = Gateway(
+    gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
         openapi=openapi_document(config, upstreams))
 

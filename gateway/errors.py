@@ -15,6 +15,8 @@ import json
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from .state import current_or_none
+
 #: Short codes for the werkzeug HTTP errors the gateway can raise.
 HTTP_ERROR_CODES = {
     400: "bad_request",
@@ -55,7 +57,6 @@ def error_response(status: int, code: str, message: str,
 
 
 def _request_id() -> str:
-    from .state import current_or_none  # here: the state module imports the transport, which imports this one
     state = current_or_none()
     return state.request_id if state else ""
 

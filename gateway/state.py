@@ -5,22 +5,52 @@ cache, the transport) writes it on the one :class:`RequestState`, and every
 part that reports on a request (the access log, metrics, later traces) reads
 it from there, so they can never disagree. It lives on ``flask.g`` and is
 created before anything else runs (:func:`init_app`).
+
+This module is the bottom of the gateway's layers (setup.cfg, import-linter):
+it imports nothing of the gateway's own.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from flask import Flask, Response, g, has_app_context, request
-from flask.globals import request_ctx
+from flask import Flask, Response, current_app, g, has_app_context, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from .telemetry.requestid import HEADER as REQUEST_ID_HEADER
-from .telemetry.requestid import incoming_or_new
-from .transport import Exchange
+#: The request id's header: kept from the client when well-formed, sent
+#: upstream, written in the access log and error bodies, returned to the client.
+REQUEST_ID_HEADER = "X-Request-ID"
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+if TYPE_CHECKING:  # types only: telemetry sits above the state and reads it
+    from opentelemetry.trace import Span
+
+    from .telemetry.tracing import Tracing
+
+
+def incoming_or_new(value: str | None) -> str:
+    """The client's request id if it is at most 128 of ``[A-Za-z0-9._-]``, else a fresh one."""
+    if value and _WELL_FORMED_ID.fullmatch(value):
+        return value
+    return os.urandom(16).hex()
+
+
+def client_request_id(environ: dict) -> str | None:
+    """The client's ``X-Request-ID``, unless its ``Connection`` header names it.
+
+    A header named in ``Connection`` is hop-by-hop (RFC 9110 §7.6.1): it is
+    dropped, and its value never becomes the id the gateway sends upstream.
+    """
+    value = environ.get("HTTP_X_REQUEST_ID")
+    connection = environ.get("HTTP_CONNECTION")
+    if value and connection and any(token.strip().lower() == "x-request-id"
+                                    for token in connection.split(",")):
+        return None
+    return value
 
 
 @dataclass(slots=True)
@@ -39,9 +69,10 @@ class RequestState:
     issuer: str | None = None
     #: headers every upstream call of the request carries (claims_to_headers)
     upstream_headers: dict[str, str] | None = None
-    #: the upstream target of the last upstream call, and the time all calls took
+    #: the upstream target of the last upstream call
     upstream: str | None = None
-    upstream_ms: float | None = None
+    #: (start, end) of each upstream call, ``time.perf_counter()``
+    upstream_calls: list[tuple[float, float]] = field(default_factory=list)
     #: the kind of upstream failure (connect, timeout, reset, tls, circuit_open)
     upstream_error: str | None = None
     #: HIT, MISS or BYPASS when the route has a cache
@@ -52,10 +83,24 @@ class RequestState:
     #: each quota window hit: key -> (count, reset time), read by the RateLimit-* headers
     quota_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
     #: the request's server span and the app's Tracing, when tracing is on
-    span: Any = None
-    tracing: Any = None
+    span: Span | None = None
+    tracing: Tracing | None = None
     #: the trace id (32 hex digits) of a recorded trace, for the access log
     trace_id: str | None = None
+
+    @property
+    def upstream_ms(self) -> float | None:
+        """How long at least one upstream call was in flight: an aggregate's
+        concurrent calls count once, so this never exceeds the request's duration."""
+        if not self.upstream_calls:
+            return None
+        total = 0.0
+        covered_until = float("-inf")
+        for start, end in sorted(self.upstream_calls):
+            if end > covered_until:
+                total += end - max(start, covered_until)
+                covered_until = end
+        return total * 1000.0
 
 
 def current() -> RequestState:
@@ -69,43 +114,6 @@ def current_or_none() -> RequestState | None:
     return g.get("_gateway_state") if has_app_context() else None
 
 
-class RequestExchange(Exchange):
-    """What every upstream call of the request carries (request id, consumer)
-    and where it reports (the request's state). Shared by all services.
-    A call made outside any request carries and reports nothing."""
-
-    def headers(self) -> dict[str, str]:
-        state = current_or_none()
-        if state is None:
-            return {}
-        headers = {REQUEST_ID_HEADER: state.request_id}
-        if state.consumer:
-            headers["X-Consumer"] = state.consumer
-        if state.upstream_headers:
-            headers.update(state.upstream_headers)
-        return headers
-
-    #: set when the app traces requests; otherwise attempts cost one attribute read
-    traced = False
-
-    def attempt(self, method: str, target: str, number: int, breaker: str,
-                headers: dict[str, str]) -> Callable[[int | None, str | None], None]:
-        state = current_or_none() if self.traced else None
-        if state is None or state.tracing is None:
-            return super().attempt(method, target, number, breaker, headers)
-        return state.tracing.attempt(method, target, number, breaker, headers)
-
-    def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
-        state = current_or_none()
-        if state is None:
-            return
-        if target:
-            state.upstream = target
-        state.upstream_ms = (state.upstream_ms or 0.0) + elapsed_ms
-        if error is not None:
-            state.upstream_error = error
-
-
 def init_app(app: Flask, route_names: set[str]) -> None:
     """Create each request's state first, and return its id on every response.
 
@@ -114,7 +122,7 @@ def init_app(app: Flask, route_names: set[str]) -> None:
     """
     @app.before_request
     def create_request_state() -> None:
-        state = RequestState(request_id=incoming_or_new(request.environ.get("HTTP_X_REQUEST_ID")),
+        state = RequestState(request_id=incoming_or_new(client_request_id(request.environ)),
                              started=time.perf_counter())
         blueprint = request.blueprint
         if blueprint is None and isinstance(request.routing_exception, MethodNotAllowed):
@@ -134,10 +142,12 @@ def _blueprint_allowing_other_methods() -> str | None:
     """A 405's route: the blueprint whose rule matched the path for other methods."""
     exc = request.routing_exception
     methods = getattr(exc, "valid_methods", None) or []
-    adapter = request_ctx.url_adapter
-    if not methods or adapter is None:
+    if not methods:
         return None
     try:
+        adapter = current_app.create_url_adapter(request)
+        if adapter is None:
+            return None
         rule, _ = adapter.match(method=methods[0], return_rule=True)
     except Exception:  # any routing outcome: no route to name
         return None

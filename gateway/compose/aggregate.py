@@ -27,13 +27,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response
-from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..config.aggregates import AggregateConfig, CallConfig
 from ..errors import GatewayError
 from ..telemetry.tracing import call_span
 from ..transport import Upstream, UpstreamError
-from ..transport.errors import translate
 from .templates import Unresolved, fill_json, fill_text
 from .transform import JSON_FAILURES, Transformer, search
 
@@ -183,23 +181,15 @@ class AggregateView:
             headers.update({"Content-Type": "application/json", "Content-Length": str(len(data))})
         target = f"{path}?{query}" if query else path
         service = self.upstreams[call.service]
+        cap = self.config.max_call_bytes
         try:
-            response, _ = service.send(call.method, target, headers, data, can_retry=True)
+            response = service.send(call.method, target, headers, data, can_retry=True)
+            try:
+                content = response.read_up_to(cap, decode=True)
+            finally:
+                response.release()
         except UpstreamError as exc:
             raise CallFailed(exc.status, exc.code, f"the {call.service} service: {exc.message}") from None
-        cap = self.config.max_call_bytes
-        content = b""
-        try:
-            # read() stops short of cap + 1 only at the end of the body
-            content = response.read(cap + 1, decode_content=True)
-        except (Urllib3Error, OSError) as exc:
-            failure = translate(exc, "")
-            raise CallFailed(failure.status, failure.code,
-                             f"the {call.service} service: {failure.message}") from None
-        finally:
-            if len(content) > cap or not content and response.length_remaining:
-                response.close()  # unread bytes: the connection cannot be reused
-            response.release_conn()
         if len(content) > cap:
             raise CallFailed(502, "response_too_large", f"the {call.service} service answered "
                              f"more than max_call_bytes ({cap} bytes)")

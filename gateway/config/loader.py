@@ -44,7 +44,7 @@ def load_config(path: str | None = None, named_by: str | None = None) -> Gateway
     origin = named_by or origin
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+            raw, duplicates = read_yaml(fh)
     except OSError as exc:
         raise ConfigError([_unreadable(path, origin, exc)], path) from None
     except UnicodeDecodeError as exc:
@@ -52,7 +52,48 @@ def load_config(path: str | None = None, named_by: str | None = None) -> Gateway
                            f"offset {exc.start}): save the file as UTF-8"], path) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], path) from None
+    if duplicates:
+        raise ConfigError(duplicates, path)
     return parse_config(raw if raw is not None else {}, source=path)
+
+
+def read_yaml(stream: Any) -> tuple[Any, list[str]]:
+    """The YAML document, and a problem for every key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys: a copy-pasted service would
+    vanish without a word, so each one is named with its path and both lines.
+    """
+    loader = yaml.SafeLoader(stream)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        return loader.construct_document(node), duplicate_keys(node, "")
+    finally:
+        loader.dispose()
+
+
+def duplicate_keys(node: yaml.Node, path: str) -> list[str]:
+    """``path.key: given twice (lines A and B)`` for each repeated key, at every depth."""
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            where = f"{path}.{name}" if path else str(name)
+            if name is not None and name != "<<":
+                line = key.start_mark.line + 1
+                if name in first_line:
+                    problems.append(f"{where}: the key {name!r} is given twice (lines "
+                                    f"{first_line[name]} and {line}); YAML keeps only the last, "
+                                    "so merge the two or rename one")
+                else:
+                    first_line[name] = line
+            problems += duplicate_keys(value, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += duplicate_keys(item, f"{path}[{index}]")
+    return problems
 
 
 def _unreadable(path: str, origin: str, exc: OSError) -> str:

@@ -19,7 +19,6 @@ from .services import ServiceConfig
 from .tracing import TracingConfig
 from .types import Network, RouteName, Section, StorageUri, fail
 
-RATE_LIMIT_STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")
 DEFAULT_METRICS_ALLOW = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 
 

@@ -3,7 +3,6 @@
 
 Each is a small blueprint registered by :func:`register`; their paths are
 reserved (gateway/config/checks.py), so no service or blueprint can take them.
-Later ones (docs, status) go here too.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, jsonify, url_for
+
+from ..extension import gateway_of
 
 _spec = importlib.util.find_spec("swagger_ui")  # located, not imported: only its files are used
 STATIC = Path(next(iter(_spec.submodule_search_locations or ()))) / "static" if _spec else None
@@ -41,12 +43,12 @@ PAGE = """<!doctype html>
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(current_app.extensions["gateway"].openapi)
+    return jsonify(gateway_of().openapi)
 
 
 @bp.get("/docs")
 def docs() -> Response:
-    document = current_app.extensions["gateway"].openapi
+    document = gateway_of().openapi
     static = "gateway_docs.static"
     page = PAGE.format(title=document["info"]["title"], spec=url_for("gateway_docs.openapi"),
                        css=url_for(static, filename="swagger-ui.css"),

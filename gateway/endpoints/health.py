@@ -11,7 +11,9 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+
+from ..extension import gateway_of
 
 #: A readiness probe must answer well inside the orchestrator's own timeout.
 PROBE_TIMEOUT = 1.0
@@ -26,7 +28,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    upstreams = current_app.extensions["gateway"].upstreams
+    upstreams = gateway_of().upstreams
     results = list(probe_targets(upstreams).items())
     failing = [{"service": name, "upstream": url, "error": err}
                for (name, url), err in results if err]

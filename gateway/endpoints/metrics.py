@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -20,6 +20,7 @@ from prometheus_client import (
 )
 
 from ..errors import GatewayError
+from ..extension import gateway_of
 from ..policies.iprules import address_in
 
 bp = Blueprint("gateway_metrics", __name__)
@@ -30,7 +31,7 @@ def require_operator() -> None:
 
     :raises GatewayError: 403 for anyone else.
     """
-    allowed = current_app.extensions["gateway"].config.metrics_allow_ips
+    allowed = gateway_of().config.metrics_allow_ips
     if not address_in(request.remote_addr, allowed):
         raise GatewayError(403, "forbidden", f"{request.path} is served only to the addresses "
                            "in metrics_allow_ips")

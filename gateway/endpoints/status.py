@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from ..extension import gateway_of
 from ..routing import route_table
 from ..telemetry.status import Reading, Window, read, route_figures
 from .health import probe_targets
@@ -44,7 +45,7 @@ def status_json() -> Response:
 
 
 def status_document() -> dict:
-    gateway = current_app.extensions["gateway"]
+    gateway = gateway_of()
     config = gateway.config
     window: Window = current_app.extensions.setdefault("gateway_status_window", Window())
     now = read(registry())
@@ -56,7 +57,7 @@ def status_document() -> dict:
                     "error": probes[(name, t.url)],
                     "circuit": "open" if now.circuit_open.get((name, t.url)) else "closed"}
                    for t in gateway.upstreams[name].targets]
-        healthy = sum(t["up"] and t["circuit"] == "closed" for t in targets)
+        healthy = sum(bool(t["up"]) and t["circuit"] == "closed" for t in targets)
         state = "up" if healthy == len(targets) else "degraded" if healthy else "down"
         services.append({"name": name, "kind": "service", "prefix": service.prefix,
                          "state": state, "targets": targets,

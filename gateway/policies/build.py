@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..config import BreakerConfig, GatewayConfig
+from ..config import GatewayConfig
 from ..routing import Route
 from ..storage import limiter_options, redis_client
 from ..telemetry import metrics
@@ -17,21 +17,11 @@ from . import Chains, Policy
 from .auth import ApiKeyAuth
 from .authn import Authentication
 from .bodylimit import BodyLimit
-from .breaker import CircuitBreaker, MemoryBreakerState, RedisBreakerState
 from .cache import MemoryStore, RedisStore, ResponseCache
 from .cors import Cors
 from .iprules import IpRules
 from .quota import GatewayLimiter, QuotaHeaders
 from .quota import install_error_handler as install_quota_errors
-
-
-def breaker_factory(service: str, config: BreakerConfig, storage):
-    """``f(target_url) -> CircuitBreaker`` for a service, sharing one state store."""
-    client = redis_client(storage) if storage is not None else None
-    state = RedisBreakerState(client) if client is not None else MemoryBreakerState()
-    return lambda target: CircuitBreaker(config, state, service, target,
-                                         on_change=metrics.circuit_changed,
-                                         on_storage_error=metrics.storage_error("breaker"))
 
 
 def authentication(route: str, policies, config: GatewayConfig, tokens) -> Policy:

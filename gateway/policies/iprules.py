@@ -7,6 +7,7 @@ replaced ``REMOTE_ADDR``). A deny rule wins over an allow rule.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
 from flask import request
 
@@ -15,7 +16,7 @@ from ..errors import GatewayError
 from . import Policy
 
 
-def address_in(address: str | None, networks: tuple[IPNetwork, ...]) -> bool:
+def address_in(address: str | None, networks: Sequence[IPNetwork]) -> bool:
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:

@@ -14,17 +14,13 @@ import logging
 from collections.abc import Iterator
 
 from flask import Response, request
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.response import BaseHTTPResponse
-from urllib3.util import SKIP_HEADER
 from werkzeug.exceptions import MethodNotAllowed
 
 from ..compose.transform import Transformer
 from ..config import ServiceConfig
 from ..config.transforms import DEFAULT_TRANSFORM_MAX_BYTES
 from ..errors import GatewayError
-from ..transport import READ_CHUNK, Upstream, UpstreamBody
-from ..transport.errors import translate
+from ..transport import NOT_SENT, READ_CHUNK, Answer, Upstream, UpstreamBody
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .paths import check_path, raw_target, strip_segments
 
@@ -97,26 +93,25 @@ class ServiceProxy:
         if transformer is not None:
             headers, body, chunked = self.transform_request(transformer, headers, body, chunked)
         # the request id and consumer are added by the transport, as for every call
-        upstream_response, _ = self.upstream.send(
+        answer = self.upstream.send(
             environ["REQUEST_METHOD"], path, headers, body, chunked,
             can_retry=body is None or isinstance(body, bytes))
 
-        response_headers = _checked_length(upstream_response, end_to_end(
-            upstream_response.headers.items(), DROP_FROM_RESPONSE,
-            upstream_response.headers.get("connection")))
-        status = upstream_response.status
-        reason = upstream_response.reason
+        response_headers = _checked_length(answer, end_to_end(
+            answer.headers.items(), DROP_FROM_RESPONSE, answer.headers.get("connection")))
+        status = answer.status
+        reason = answer.reason
         status_line = f"{status} {reason}" if reason else status
         first = b""
         if transformer is not None:
             response_headers = transformer.response_headers(response_headers)
             if (transformer.reshapes_answers and environ["REQUEST_METHOD"] != "HEAD"
-                    and transformer.wants_answer(status, upstream_response.headers)):
-                reshaped, first = self.reshape_answer(transformer, upstream_response)
+                    and transformer.wants_answer(status, answer.headers)):
+                reshaped, first = self.reshape_answer(transformer, answer)
                 if reshaped is not None:  # else: too large, streamed on after ``first``
                     return Response(reshaped, status=status_line, headers=[
                         (k, v) for k, v in response_headers if k.lower() != "content-length"])
-        return ProxyResponse(UpstreamBody(upstream_response, first), status=status_line,
+        return ProxyResponse(UpstreamBody(answer, first), status=status_line,
                              headers=response_headers, direct_passthrough=True)
 
     def transform_request(self, transformer: Transformer, headers: dict[str, str],
@@ -140,7 +135,7 @@ class ServiceProxy:
         return headers, reshaped, False
 
     def reshape_answer(self, transformer: Transformer,
-                       upstream_response: BaseHTTPResponse) -> tuple[bytes | None, bytes]:
+                       answer: Answer) -> tuple[bytes | None, bytes]:
         """Read the answer up to the cap and reshape it.
 
         :returns: the whole body to send (reshaped, or as it came when it is
@@ -148,16 +143,11 @@ class ServiceProxy:
             read when the answer is too large to buffer.
         """
         cap = transformer.response.max_body_bytes
-        try:
-            data = upstream_response.read(cap + 1, decode_content=False)
-        except (Urllib3Error, OSError) as exc:
-            upstream_response.close()
-            raise translate(exc, "") from None
+        data = answer.read_up_to(cap)
         if len(data) > cap:
             log.warning("%s: answer passed through untouched: it is larger than the transform's "
                         "max_body_bytes (%d)", self.service.name, cap)
             return None, data
-        upstream_response.release_conn()
         reshaped = transformer.response_body(data)
         return (data if reshaped is None else reshaped), b""
 
@@ -177,9 +167,9 @@ class ServiceProxy:
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         if environ.get("CONTENT_LENGTH"):
             headers["Content-Length"] = environ["CONTENT_LENGTH"]
-        # urllib3 would otherwise add headers of its own the client never sent
-        headers.setdefault("User-Agent", SKIP_HEADER)
-        headers.setdefault("Accept-Encoding", SKIP_HEADER)
+        # the transport would otherwise add headers of its own the client never sent
+        headers.setdefault("User-Agent", NOT_SENT)
+        headers.setdefault("Accept-Encoding", NOT_SENT)
         headers.update(self.forwarded_headers(environ))
         return headers
 
@@ -220,22 +210,20 @@ def _header_name(environ_key: str) -> tuple[str, str]:
     return name, name.lower()
 
 
-def _checked_length(upstream_response: BaseHTTPResponse,
-                    headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _checked_length(answer: Answer, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The answer's headers, with a Content-Length the client can trust.
 
     A chunked answer is relayed by length of what arrives, so any
     Content-Length beside it goes (it is what response smuggling rides on); a
     Content-Length that is not one number is a broken answer: 502.
     """
-    if "transfer-encoding" in upstream_response.headers:
+    if "transfer-encoding" in answer.headers:
         return [(k, v) for k, v in headers if k.lower() != "content-length"]
-    length = upstream_response.headers.get("content-length")
+    length = answer.headers.get("content-length")
     if length is not None:
         values = {part.strip() for part in length.split(",")}
         if len(values) != 1 or not values.pop().isdigit():
-            upstream_response.close()
-            upstream_response.release_conn()
+            answer.discard()
             raise GatewayError(502, "bad_gateway", "the upstream service answered with an "
                                f"invalid Content-Length ({length[:40]!r})")
     return headers

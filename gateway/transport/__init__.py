@@ -1,14 +1,17 @@
 """The transport: how the gateway reaches a service, and nothing else does.
 
 - :mod:`.upstream`: :class:`Upstream`, one per service (targets, failover, breakers).
+- :mod:`.answer`: :class:`Answer`, what a service said, its body still to read.
+- :mod:`.breaker`: one circuit breaker per target, its state in memory or Redis.
 - :mod:`.pools`: urllib3 pools that forward the request target byte for byte.
 - :mod:`.body`: :class:`UpstreamBody`, the streamed answer, and its observers.
 - :mod:`.errors`: :class:`UpstreamError`, what urllib3 failures become.
 """
 
+from .answer import Answer
 from .body import READ_CHUNK, BodyObserver, UpstreamBody, when_sent
 from .errors import UpstreamError
-from .upstream import DEFAULT_POOL_SIZE, Exchange, Target, Upstream
+from .upstream import DEFAULT_POOL_SIZE, NOT_SENT, CallHooks, Target, Upstream
 
-__all__ = ["DEFAULT_POOL_SIZE", "READ_CHUNK", "BodyObserver", "Exchange", "Target", "Upstream",
-           "UpstreamBody", "UpstreamError", "when_sent"]
+__all__ = ["Answer", "DEFAULT_POOL_SIZE", "NOT_SENT", "READ_CHUNK", "BodyObserver", "CallHooks",
+           "Target", "Upstream", "UpstreamBody", "UpstreamError", "when_sent"]

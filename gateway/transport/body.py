@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.response import BaseHTTPResponse
-
-from .errors import UpstreamError, translate
+from .answer import Answer
+from .errors import UpstreamError
 
 READ_CHUNK = 64 * 1024
 
@@ -44,9 +42,9 @@ class UpstreamBody:
     closes it otherwise.
     """
 
-    def __init__(self, response: BaseHTTPResponse, first: bytes = b""):
-        """:param first: bytes already read from ``response``, sent before the rest."""
-        self.response = response
+    def __init__(self, answer: Answer, first: bytes = b""):
+        """:param first: bytes already read from ``answer``, sent before the rest."""
+        self.answer = answer
         self.first = first
         self.bytes_sent = 0
         self.complete = False
@@ -61,14 +59,13 @@ class UpstreamBody:
             self._chunk_observers.append(observer)
 
     def __iter__(self):
-        response = self.response
+        answer = self.answer
         watchers = self._chunk_observers
         try:
             chunk = self.first
-            # length_remaining is None for chunked/close-delimited bodies
-            while chunk or response.length_remaining != 0:
+            while chunk or not answer.finished:
                 if not chunk:
-                    chunk = response.read1(READ_CHUNK, decode_content=False)
+                    chunk = answer.read1(READ_CHUNK)
                     if not chunk:
                         break
                 self.bytes_sent += len(chunk)
@@ -79,19 +76,17 @@ class UpstreamBody:
             self.complete = True
             for observer in self.observers:
                 observer.on_complete()
-        except (Urllib3Error, OSError) as exc:
+        except UpstreamError as exc:
             # The status line is already out: the only honest signal left is to
             # cut the body short, so the WSGI server aborts the client connection.
-            self.error = translate(exc, "")
+            self.error = exc
             raise
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if not self.complete and self.response.length_remaining != 0:
-            self.response.close()  # unread bytes: the connection cannot be reused
-        self.response.release_conn()
+        self.answer.release()
         for observer in self.observers:
             observer.on_close(self)
 

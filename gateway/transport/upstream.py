@@ -6,7 +6,7 @@ to the service, whether the proxy forwarding a request (:meth:`Upstream.send`)
 or a hand-written blueprint asking for JSON (:meth:`Upstream.call`), goes
 through the same :meth:`Upstream.send`: pick a target whose circuit is
 closed, ``urlopen`` on its pool, fail over where that is safe, and tell the
-request's :class:`Exchange` what happened.
+request's :class:`CallHooks` what happened.
 
 Per request the gateway drives the pool's ``urlopen`` directly: requests'
 per-call pipeline (cookie jar, URL re-parsing, hooks, content decoding) costs
@@ -29,9 +29,11 @@ import requests
 from urllib3 import HTTPConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.response import BaseHTTPResponse
-from urllib3.util import Timeout
+from urllib3.util import SKIP_HEADER, Timeout
 
 from ..config import ServiceConfig
+from .answer import Answer
+from .breaker import CircuitBreaker
 from .errors import UpstreamError, before_sending, translate
 from .pools import ProxyAdapter
 
@@ -42,11 +44,14 @@ DEFAULT_POOL_SIZE = 1000
 #: How long a target that refused or timed out a connection is passed over
 #: while others are healthy (nginx's ``fail_timeout`` default).
 FAIL_TIMEOUT = 10.0
+#: A header value that keeps the transport from sending a default of its own
+#: (``User-Agent``, ``Accept-Encoding``) the client never sent.
+NOT_SENT = SKIP_HEADER
 #: Methods safe to send twice (RFC 9110 §9.2.2): only these are retried.
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
-class Exchange:
+class CallHooks:
     """What every upstream call of a request carries and reports.
 
     The default carries and reports nothing; the gateway's (in
@@ -57,8 +62,9 @@ class Exchange:
     def headers(self) -> dict[str, str]:
         return {}
 
-    def record(self, target: str, elapsed_ms: float, error: str | None) -> None:
-        pass
+    def record(self, target: str, started: float, ended: float, error: str | None) -> None:
+        """A call ended: its target, when it began and ended (``time.perf_counter()``),
+        and the kind of its failure."""
 
     def attempt(self, method: str, target: str, number: int, breaker: str,
                 headers: dict[str, str]) -> Callable[[int | None, str | None], None]:
@@ -80,8 +86,8 @@ class Target:
     base_path: str
     host_header: str
     failed_until: float = field(default=0.0)
-    #: a CircuitBreaker when the service has one (gateway/policies/breaker.py)
-    breaker: Any = None
+    #: the target's breaker when the service has ``circuit_breaker``
+    breaker: CircuitBreaker | None = None
 
     def mark_failed(self) -> None:
         self.failed_until = time.monotonic() + FAIL_TIMEOUT
@@ -95,15 +101,15 @@ class Upstream:
     """A service's targets, balanced round-robin, with retries across them."""
 
     def __init__(self, service: ServiceConfig, pool_size: int = DEFAULT_POOL_SIZE,
-                 breaker_factory: Callable[[str], Any] | None = None,
-                 exchange: Exchange | None = None):
+                 breaker_factory: Callable[[str], CircuitBreaker] | None = None,
+                 hooks: CallHooks | None = None):
         """
         :param breaker_factory: ``f(target_url) -> CircuitBreaker``, when the
             service has ``circuit_breaker`` configured.
-        :param exchange: what each call carries and reports (request id, timings).
+        :param hooks: what each call carries and reports (request id, timings).
         """
         self.service = service
-        self.exchange = exchange or Exchange()
+        self.hooks = hooks or CallHooks()
         self.session = requests.Session()
         self.adapter = ProxyAdapter(pool_connections=len(service.upstream) or 1,
                                     pool_maxsize=pool_size, max_retries=0)
@@ -155,17 +161,21 @@ class Upstream:
                             "circuit_open", "", headers={"Retry-After": retry_after})
 
     def send(self, method: str, target_path: str, headers: dict[str, str],
-             body: Any = None, chunked: bool = False,
-             can_retry: bool = True) -> tuple[BaseHTTPResponse, Target]:
+             body: Any = None, chunked: bool = False, can_retry: bool = True) -> Answer:
         """Send one request, failing over to other targets where that is safe.
 
         :param target_path: raw ``/path?query`` relative to the target's base URL.
-        :param headers: sent as given, plus the exchange's (request id, consumer).
+        :param headers: sent as given, plus the hooks' (request id, consumer).
         :param can_retry: the body (if any) has not been read yet and may be re-sent.
-        :returns: the response with its body unread, and the target that gave it.
+        :returns: the answer with its body unread; release it (or stream it to its end).
         :raises UpstreamError: every attempt failed, or every circuit is open.
         """
-        headers.update(self.exchange.headers())
+        raw, target = self._send(method, target_path, headers, body, chunked, can_retry)
+        return Answer(raw, target.url)
+
+    def _send(self, method: str, target_path: str, headers: dict[str, str], body: Any,
+              chunked: bool, can_retry: bool) -> tuple[BaseHTTPResponse, Target]:
+        headers.update(self.hooks.headers())
         attempts = 1 + (self.service.retries if method in IDEMPOTENT else 0)
         tried: list[Target] = []
         started = time.perf_counter()
@@ -173,11 +183,11 @@ class Upstream:
             try:
                 target, dirty = self.pick(exclude=tried)
             except UpstreamError as unavailable:
-                self.exchange.record("", _ms_since(started), unavailable.kind)
+                self.hooks.record("", started, time.perf_counter(), unavailable.kind)
                 raise
             tried.append(target)
             breaker = "none" if target.breaker is None else ("tripping" if dirty else "closed")
-            done = self.exchange.attempt(method, target.url, len(tried), breaker, headers)
+            done = self.hooks.attempt(method, target.url, len(tried), breaker, headers)
             try:
                 request_target = target.base_path + target_path
                 response = target.pool.urlopen(
@@ -194,13 +204,13 @@ class Upstream:
                     target.mark_failed()
                 retryable = before_sending(exc) or (can_retry and failure.kind == "reset")
                 if len(tried) >= attempts or not retryable:
-                    self.exchange.record(target.url, _ms_since(started), failure.kind)
+                    self.hooks.record(target.url, started, time.perf_counter(), failure.kind)
                     raise failure from None
             else:
                 done(response.status, None)
                 if target.breaker is not None:
                     target.breaker.record(response.status < 500, dirty)
-                self.exchange.record(target.url, _ms_since(started), None)
+                self.hooks.record(target.url, started, time.perf_counter(), None)
                 return response, target
 
     def call(self, method: str, path: str, *, params: Any = None, json: Any = None,
@@ -216,8 +226,8 @@ class Upstream:
         """
         prepared = requests.Request(method, "http://upstream" + path, params=params, json=json,
                                     data=data, headers=headers).prepare()
-        raw, target = self.send(method, prepared.path_url, dict(prepared.headers), prepared.body,
-                                chunked=False, can_retry=True)
+        raw, target = self._send(method, prepared.path_url, dict(prepared.headers),
+                                 prepared.body, chunked=False, can_retry=True)
         prepared.url = target.url + prepared.path_url
         response = self.adapter.build_response(prepared, raw)
         try:
@@ -232,7 +242,3 @@ class Upstream:
 
     def close(self) -> None:
         self.session.close()
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0

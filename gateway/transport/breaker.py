@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from ..config import BreakerConfig
-from ..storage import BACKEND_ERRORS
+from ..storage import BACKEND_ERRORS, redis_client
 
 log = logging.getLogger("gateway.breaker")
 REDIS_PREFIX = "gateway:breaker:"
@@ -28,7 +29,9 @@ REDIS_PREFIX = "gateway:breaker:"
 class MemoryBreakerState:
     """Breaker state for one process."""
 
-    def __init__(self):
+    def __init__(self, clock: Callable[[], float] = time.time):
+        """:param clock: seconds now (tests drive it by hand)."""
+        self.clock = clock
         self._lock = threading.Lock()
         self._failures: dict[str, int] = {}
         self._open_until: dict[str, float] = {}
@@ -41,7 +44,7 @@ class MemoryBreakerState:
             open_until = self._open_until.get(key)
             if open_until is None:
                 return 0.0, key in self._failures
-            now = time.time()
+            now = self.clock()
             if now < open_until:
                 return open_until - now, True
             if self._probing.get(key, 0) > now:  # someone else is probing
@@ -64,7 +67,7 @@ class MemoryBreakerState:
             self._failures[key] = count
             if count >= threshold or key in self._open_until:
                 was_open = key in self._open_until
-                self._open_until[key] = time.time() + reset_after
+                self._open_until[key] = self.clock() + reset_after
                 return not was_open
             return False
 
@@ -149,3 +152,13 @@ class CircuitBreaker:
     def _storage_failed(self, exc: Exception) -> None:
         self.on_storage_error(exc)
         log.warning("breaker store unreachable, letting requests through: %s", exc)
+
+
+def breaker_factory(service: str, config: BreakerConfig, storage,
+                    on_change=None, on_storage_error=None) -> Callable[[str], CircuitBreaker]:
+    """``f(target_url) -> CircuitBreaker`` for a service, sharing one state store
+    (Redis when ``storage`` is a Redis storage, else this process's memory)."""
+    client = redis_client(storage) if storage is not None else None
+    state = RedisBreakerState(client) if client is not None else MemoryBreakerState()
+    return lambda target: CircuitBreaker(config, state, service, target, on_change=on_change,
+                                         on_storage_error=on_storage_error)

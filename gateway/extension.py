@@ -1,0 +1,43 @@
+"""What the gateway keeps for the app's lifetime, and the one way to reach it.
+
+:func:`create_app` stores a :class:`Gateway` in ``app.extensions["gateway"]``
+(the Flask extension convention); everything that needs it during a request
+(the gateway's own endpoints, ``gateway.api``, hand-written blueprints) asks
+:func:`gateway_of`, which is typed, instead of reading the dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app
+from limits.storage import Storage
+
+from .compose.aggregate import CallPool
+from .config import GatewayConfig
+from .telemetry.tracing import Tracing
+from .transport import DEFAULT_POOL_SIZE, Upstream
+
+#: The key in ``app.extensions``.
+EXTENSION = "gateway"
+
+
+@dataclass
+class Gateway:
+    """The app's config, upstreams and shared parts."""
+
+    config: GatewayConfig
+    upstreams: dict[str, Upstream]
+    #: the shared ``limits`` storage (None when nothing needs one)
+    storage: Storage | None = None
+    #: the merged OpenAPI document served at /openapi.json (gateway/openapi)
+    openapi: dict = field(default_factory=dict)
+    #: OpenTelemetry traces (gateway/telemetry/tracing.py), when ``tracing:`` is set
+    tracing: Tracing | None = None
+    #: the worker's bounded pool for aggregate calls and ``gateway.api.gather``
+    call_pool: CallPool = field(default_factory=lambda: CallPool(DEFAULT_POOL_SIZE))
+
+
+def gateway_of(app: Flask | None = None) -> Gateway:
+    """The :class:`Gateway` of ``app`` (default: the app handling the request)."""
+    return (app or current_app).extensions[EXTENSION]
