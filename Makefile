@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench soak clean
+.PHONY: run test lint bench soak fuzz clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ clean:
 soak: $(STAMP)
 	PY=$(PY) scripts/ensure-redis
 	SOAK_SECONDS=$${SOAK_SECONDS:-60} $(PY) -m pytest -q tests/test_soak.py
+
+# The property tests with random seeds and 2000 examples each (`make test`
+# runs them derandomized, 150 examples): for people who want to explore.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/test_properties.py
 
 # The gateway against nginx, Flask, FastAPI and the proxies users write, as a
 # table and ratios (needs wrk and nginx; as root, installs them).

@@ -21,7 +21,19 @@ import click
 
 from .config import ConfigError, GatewayConfig, hash_key, load_config
 from .config.lint import config_warnings
+from .policies import steps_for
 from .routing import route_table
+
+
+def route_chains(config: GatewayConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """(route, its chain's steps) for every service, blueprint and aggregate."""
+    chains = [(name, steps_for("service", service, config))
+              for name, service in config.services.items()]
+    chains += [(entry.loaded.name, steps_for("blueprint", entry, config))
+               for entry in config.blueprints]
+    chains += [(aggregate.route_name, steps_for("aggregate", aggregate, config))
+               for aggregate in config.aggregates]
+    return chains
 
 SCHEMA_ID = "https://flask-api-gateway.invalid/gateway.schema.json"
 
@@ -58,6 +70,11 @@ def check(path: str | None) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    click.echo("")
+    click.echo("CHAINS (in the order a request meets them)")
+    names = max((len(name) for name, _ in route_chains(config)), default=0)
+    for name, steps in route_chains(config):
+        click.echo(f"{name.ljust(names)}  {' -> '.join(steps)}")
     aggregates = f", {len(config.aggregates)} aggregate(s)" if config.aggregates else ""
     click.echo(f"{config.source}: OK, {len(config.services)} service(s){aggregates}")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from gateway import create_app
 from gateway.telemetry import accesslog
@@ -31,6 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # counts the fault, hostile and soak tests, and prints the reliability line
 pytest_plugins = ["tests.reliability"]
+
+# Property tests: `make test` is deterministic (the same examples every run);
+# `make fuzz` explores with random seeds and many more examples.
+settings.register_profile("ci", max_examples=150, derandomize=True, database=None)
+settings.register_profile("fuzz", max_examples=2000, derandomize=False, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 # In-process gateways log through `logging` in tests: pytest shows the lines of a

@@ -23,6 +23,8 @@ class IdentityProvider:
         self.url = ""  # set once served
         self.realm = "/realms/corp"
         self.down = False
+        #: how long the JWKS takes to answer: long enough for concurrent requests to pile up
+        self.jwks_delay = 0.05
         self.fetches = {"discovery": 0, "jwks": 0, "introspect": 0}
         self.lock = threading.Lock()
         self.active_tokens: dict[str, dict] = {}
@@ -71,7 +73,7 @@ class IdentityProvider:
         elif path == self.realm + "/certs":
             with self.lock:
                 self.fetches["jwks"] += 1
-            time.sleep(0.05)  # long enough for concurrent requests to pile up
+            time.sleep(self.jwks_delay)
             body = self.jwks()
         elif path == self.realm + "/introspect" and request.method == "POST":
             with self.lock:

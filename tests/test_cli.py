@@ -137,3 +137,39 @@ def test_committed_schema_is_current():
     result = run("schema")
     assert (ROOT / "gateway.schema.json").read_text() == result.stdout, \
         "run `gateway schema > gateway.schema.json` and commit it"
+
+
+def test_check_prints_each_routes_chain_in_order(tmp_path):
+    config = tmp_path / "gateway.yaml"
+    config.write_text("""
+consumers: {web: {keys: [web-key], rate_limit: 10/minute}}
+services:
+  users: {upstream: "http://127.0.0.1:9001", auth: api_key, cache: {ttl: 5},
+          cors: {origins: ["https://a.example"]}, allow_ips: [127.0.0.1]}
+  orders: {upstream: "http://127.0.0.1:9002", rate_limit: 5/second, max_body_bytes: 100,
+           transform: {request: {headers: {add: {X-A: b}}}}}
+  plain: "http://127.0.0.1:9003"
+aggregates:
+  - {path: "/dash/<id>", calls: {o: {service: orders, path: "/orders/{id}"}}}
+""")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    chains = dict(line.split(None, 1) for line in result.stdout.split("CHAINS")[1].splitlines()[1:-1])
+    assert chains == {
+        "users": "request-id -> path-check -> cors -> ip-rules -> authentication -> quota -> "
+                 "cache -> upstream",
+        "orders": "request-id -> path-check -> body-size -> quota -> transform -> upstream",
+        "plain": "request-id -> path-check -> upstream",
+        "dash": "request-id -> transform -> upstream",
+    }
+
+
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
+    config = tmp_path / "gateway.yaml"
+    config.write_text("services:\n  orders: http://127.0.0.1:9001\n"
+                      "  users:\n    upstream: http://127.0.0.1:9002\n"
+                      "  orders: http://127.0.0.1:9003\n")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 1
+    assert ("services.orders: the key 'orders' is given twice (lines 2 and 5)"
+            in result.stderr), result.stderr

@@ -111,8 +111,7 @@ def test_schemathesis_finds_no_server_error(example):
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=10, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
         def no_server_error(case):
             response = case.call(headers=KEY)
             tried.append(response.status_code)

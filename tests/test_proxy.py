@@ -186,6 +186,16 @@ def test_trusted_proxy_values_are_believed(make_gateway, upstream):
     assert headers["x-forwarded-prefix"] == "/outer"
 
 
+def test_a_request_id_named_in_connection_is_dropped_and_replaced(gw):
+    """A header named in Connection is hop-by-hop: the client's id goes nowhere,
+    and the gateway's own id (new, returned to the client) goes upstream."""
+    resp = raw_request(gw.port, "GET", "/users/1",
+                       headers={"Connection": "X-Request-ID, close", "X-Request-ID": "mine-1"})
+    seen = {k.lower(): v for k, v in echo(resp)["headers"].items()}
+    assert seen["x-request-id"] != "mine-1"
+    assert resp.header("X-Request-ID") == seen["x-request-id"]
+
+
 @pytest.mark.parametrize("incoming,kept", [
     ("abc-123_x.y", True), ("a" * 128, True), ("a" * 129, False),
     ("has space", False), ("semi;colon", False), ("", False),

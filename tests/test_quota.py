@@ -33,6 +33,19 @@ def test_over_quota_is_429_with_retry_after(make_gateway, upstream, storage):
     assert 1 <= int(refused.header("Retry-After")) <= 60
 
 
+def test_a_malformed_path_costs_no_quota_and_no_cache_lookup(make_gateway, upstream):
+    gw = make_gateway({"services": {"users": {"upstream": upstream.url, "rate_limit": "2/minute",
+                                              "cache": {"ttl": 30}}}})
+    for target in ("/users/../admin", "/users/%2e%2e/admin", "/users//x", "/users/./x"):
+        refused = raw_request(gw.port, "GET", target)
+        assert refused.status == 400 and json.loads(refused.body)["error"] == "bad_path"
+        assert refused.header("RateLimit-Remaining") is None
+        assert refused.header("X-Cache-Status") in (None, "BYPASS")
+    answers = [raw_request(gw.port, "GET", f"/users/{i}") for i in range(3)]
+    assert [a.status for a in answers] == [200, 200, 429]
+    assert answers[0].header("RateLimit-Remaining") == "1"
+
+
 def test_every_response_carries_ratelimit_headers(make_gateway, upstream, storage):
     gw = limited_gateway(make_gateway, upstream, storage)
     seen = []

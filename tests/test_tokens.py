@@ -221,6 +221,39 @@ def _signed_with_old(idp, old_token: str) -> str:
     return idp.token(headers={"kid": header["kid"]}, key=other_key(), jti="never-seen")
 
 
+def concurrently(count: int, send) -> list[int]:
+    """``send()`` from ``count`` threads at once; the statuses they got."""
+    statuses: list[int] = []
+    clients = [threading.Thread(target=lambda: statuses.append(send())) for _ in range(count)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(timeout=30)
+    return statuses
+
+
+def test_a_cold_gateway_waits_for_the_first_keys_instead_of_refusing(
+        gunicorn_gateway, upstream, idp):
+    """80 requests reach two fresh workers while their first JWKS fetch is in flight:
+    each waits for it (none gets 503), and each worker fetched once."""
+    idp.jwks_delay = 0.5
+    gw = gunicorn_gateway({"issuers": {"corp": issuer(idp)},
+                           "services": {"orders": {"upstream": upstream.url, "auth": "jwt"}}},
+                          workers=2)
+    token = idp.token()
+    statuses = concurrently(80, lambda: call(gw, token).status_code)
+    assert statuses == [200] * 80, sorted(set(statuses))
+    assert idp.fetches["jwks"] <= 2  # one per worker
+
+
+def test_a_cold_gateway_whose_first_fetch_fails_answers_503(gateway, idp):
+    idp.down = True
+    gw = gateway()
+    token = idp.token()
+    statuses = concurrently(10, lambda: call(gw, token).status_code)
+    assert statuses == [503] * 10
+
+
 def test_unknown_kids_cost_one_fetch_not_one_each(gateway, idp):
     gw = gateway()
     assert call(gw, idp.token()).status_code == 200

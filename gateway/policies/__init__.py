@@ -1,18 +1,35 @@
-"""Per-route policies, chained once at start-up (lura-style).
+"""Per-route policies, chained once at start-up (lura-style), in one declared order.
 
-Every route (a service blueprint or a hand-written one) gets a tuple of
-:class:`Policy` objects built from its config; a policy that is switched off
-is simply not in the tuple, so it costs nothing. Two app-level hooks run the
-chains, one on each side of Flask-Limiter's quota check:
+Every route (a service, a hand-written blueprint, an aggregate) gets one
+:class:`Chain`: the steps its config switches on, in the order a request
+meets them (:data:`ORDER`)::
 
-    request id -> path check -> [cors, ip rules, body size, api key / token] -> quota -> [cache] -> view
+    request id -> path check -> cors -> ip rules -> body size -> authentication
+        -> quota -> cache -> transform -> upstream
 
-``after`` runs for every response of the route (errors included), in reverse.
+A step that is switched off is not in the chain at all, so it costs nothing.
+The request id is made for every request before any chain runs
+(gateway/state.py); ``transform`` and ``upstream`` are the route's view (the
+proxy, or an aggregate; a hand-written blueprint has its own ``view``).
+:func:`steps_for` decides which steps a route has, from its config alone:
+``gateway check`` prints it, and :func:`~.build.install` builds exactly that.
+
+One ``before_request`` hook runs the route's chain; the first step that
+answers (or raises) ends it. One ``after_request`` hook runs every step's
+``after`` in reverse, for every response of the route, errors included.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Flask, Response, request
+
+from ..config import GatewayConfig, RoutePolicies
+
+#: Every step a chain can have, in the order a request meets them.
+ORDER = ("request-id", "path-check", "cors", "ip-rules", "body-size", "authentication",
+         "quota", "cache", "transform", "upstream", "view")
 
 
 class Policy:
@@ -23,6 +40,9 @@ class Policy:
     ``after`` sees every response of the route, including ones it did not make.
     """
 
+    #: the step's name in :data:`ORDER`
+    step = ""
+
     def before(self) -> Response | None:
         return None
 
@@ -30,46 +50,76 @@ class Policy:
         return response
 
 
-class Chains:
-    """The policies of every route, split around the quota check."""
+@dataclass(frozen=True)
+class Chain:
+    """One route's policies, in :data:`ORDER`."""
 
-    def __init__(self):
-        self.pre: dict[str, tuple[Policy, ...]] = {}
-        self.post: dict[str, tuple[Policy, ...]] = {}
-        self.all: dict[str, tuple[Policy, ...]] = {}
+    policies: tuple[Policy, ...]
 
-    def add(self, route: str, pre: list[Policy], post: list[Policy]) -> None:
-        if pre:
-            self.pre[route] = tuple(pre)
-        if post:
-            self.post[route] = tuple(post)
-        if pre or post:
-            self.all[route] = tuple(reversed(pre + post))
+    def __post_init__(self):
+        steps = [p.step for p in self.policies]
+        if steps != sorted(steps, key=ORDER.index):
+            raise ValueError(f"a chain's steps must follow {ORDER}, got {steps}")
 
-    def install_pre(self, app: Flask) -> None:
-        """Register the hook for the steps that come before the quota check."""
-        if self.pre:
-            app.before_request(_runner(self.pre))
-        if self.all:
-            routes = self.all
-
-            @app.after_request
-            def run_policy_afters(response: Response) -> Response:
-                for policy in routes.get(request.blueprint or "", ()):
-                    response = policy.after(response)
-                return response
-
-    def install_post(self, app: Flask) -> None:
-        """Register the hook for the steps that come after the quota check."""
-        if self.post:
-            app.before_request(_runner(self.post))
-
-
-def _runner(chains: dict[str, tuple[Policy, ...]]):
-    def run_policies() -> Response | None:
-        for policy in chains.get(request.blueprint or "", ()):
+    def before(self) -> Response | None:
+        for policy in self.policies:
             answer = policy.before()
             if answer is not None:
                 return answer
         return None
-    return run_policies
+
+    def after(self, response: Response) -> Response:
+        for policy in reversed(self.policies):
+            response = policy.after(response)
+        return response
+
+
+def install_chains(app: Flask, chains: dict[str, Chain]) -> None:
+    """Run each route's chain before its view, and its ``after`` steps on every response."""
+    chains = {route: chain for route, chain in chains.items() if chain.policies}
+    if not chains:
+        return
+
+    @app.before_request
+    def run_chain() -> Response | None:
+        chain = chains.get(request.blueprint or "")
+        return chain.before() if chain is not None else None
+
+    @app.after_request
+    def run_chain_afters(response: Response) -> Response:
+        chain = chains.get(request.blueprint or "")
+        return chain.after(response) if chain is not None else response
+
+
+def steps_for(kind: str, policies: RoutePolicies, config: GatewayConfig) -> tuple[str, ...]:
+    """The steps of a route's chain, from its config alone, in :data:`ORDER`.
+
+    :param kind: ``service``, ``blueprint`` or ``aggregate``.
+    """
+    steps = ["request-id"]
+    if kind == "service":
+        # the raw path goes upstream: a malformed one is refused before it costs anything
+        steps.append("path-check")
+    if policies.cors:
+        steps.append("cors")
+    if policies.allow_ips or policies.deny_ips:
+        steps.append("ip-rules")
+    if policies.max_body_bytes is not None:
+        steps.append("body-size")
+    if policies.auth_methods:
+        steps.append("authentication")
+    if has_quota(policies, config):
+        steps.append("quota")
+    if policies.cache:
+        steps.append("cache")
+    if kind == "service" and getattr(policies, "transform", None) or kind == "aggregate" and any(
+            config.services[c.service].transform for c in getattr(policies, "calls", {}).values()):
+        steps.append("transform")
+    steps.append("view" if kind == "blueprint" else "upstream")
+    return tuple(steps)
+
+
+def has_quota(policies: RoutePolicies, config: GatewayConfig) -> bool:
+    """The route's own ``rate_limit``, or API keys whose consumers have one."""
+    consumer_quotas = any(c.rate_limit for c in config.consumers.values())
+    return bool(policies.rate_limit) or ("api_key" in policies.auth_methods and consumer_quotas)

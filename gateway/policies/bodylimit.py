@@ -15,6 +15,8 @@ from . import Policy
 
 
 class BodyLimit(Policy):
+    step = "body-size"
+
     def __init__(self, limit: int):
         self.limit = limit
 

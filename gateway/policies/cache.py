@@ -103,6 +103,8 @@ class RedisStore:
 
 
 class ResponseCache(Policy):
+    step = "cache"
+
     def __init__(self, route: str, config: CacheConfig, store, by_consumer: bool,
                  on_result=None, on_storage_error=None):
         self.route = route

@@ -22,6 +22,8 @@ GATEWAY_EXPOSED = ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "Ra
 
 
 class Cors(Policy):
+    step = "cors"
+
     def __init__(self, config: CorsConfig, route_methods: tuple[str, ...]):
         self.any_origin = "*" in config.origins
         self.origins = frozenset(config.origins)

@@ -27,6 +27,8 @@ def address_in(address: str | None, networks: Sequence[IPNetwork]) -> bool:
 
 
 class IpRules(Policy):
+    step = "ip-rules"
+
     def __init__(self, allow: tuple[IPNetwork, ...], deny: tuple[IPNetwork, ...]):
         self.allow, self.deny = allow, deny
 

@@ -10,6 +10,10 @@ window closest to running out.
 When the store cannot be reached, ``on_storage_error`` decides: ``allow``
 passes the request (logged and counted), ``deny`` answers 503. redis-py
 reconnects on the next call, so the gateway recovers by itself.
+
+Flask-Limiter stays the quota engine, but its own ``before_request`` hook is
+taken out: the check runs where the route's chain puts it (:class:`Quota`),
+after authentication and never for a request an earlier step refused.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class GatewayLimiter(Limiter):
             storage_uri=config.storage,
             storage_options=storage_options,
             key_prefix="gateway",
-            headers_enabled=False,        # RateLimit-* are written by QuotaHeaders
+            headers_enabled=False,        # RateLimit-* are written by Quota.after
             swallow_errors=False,         # on_storage_error decides instead
             application_limits=[lambda: consumer_limits.get(_consumer() or "", placeholder)]
             if consumer_limits else None,
@@ -68,15 +72,22 @@ class GatewayLimiter(Limiter):
 
     def init_app(self, app: Flask) -> None:
         super().init_app(app)
+        # the chain decides where the check runs (Quota.before), not hook order
+        app.before_request_funcs[None].remove(self._check_request_limit)
         # Flask-Limiter builds limits' strategy from the name: on Redis the
         # fixed window gets the one-round-trip one (policies/onetrip.py)
         one_trip = one_trip_strategy(self._strategy or "fixed-window", self._storage)
         if one_trip is not None:
             self._limiter = one_trip
 
-    def _check_request_limit(self, callable_name=None, in_middleware=True):
+    def check_request(self) -> None:
+        """Count the request against every limit that applies to it.
+
+        :raises RateLimitExceeded: over quota (answered 429 by the handler below).
+        :raises GatewayError: 503 when the store is down and ``on_storage_error: deny``.
+        """
         try:
-            super()._check_request_limit(callable_name, in_middleware)
+            self._check_request_limit()
         except RateLimitExceeded:
             raise
         except BACKEND_ERRORS as exc:
@@ -95,11 +106,18 @@ def seconds_until_reset(limit) -> int:
     return max(0, math.ceil(limit.window[0] - time.time()))
 
 
-class QuotaHeaders(Policy):
-    """Writes ``RateLimit-*`` for the tightest window on every response of the route."""
+class Quota(Policy):
+    """Counts the request; writes ``RateLimit-*`` for the tightest window on every
+    response of the route."""
+
+    step = "quota"
 
     def __init__(self, limiter: GatewayLimiter):
         self.limiter = limiter
+
+    def before(self):
+        self.limiter.check_request()
+        return None
 
     def after(self, response: Response) -> Response:
         if request_state.current().quota_storage_failed:

@@ -37,6 +37,8 @@ class Route:
     policies: RoutePolicies
     methods: tuple[str, ...]
     blueprint: Blueprint
+    #: service, blueprint or aggregate
+    kind: str
 
 
 class RestOfPath(PathConverter):
@@ -79,13 +81,13 @@ def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upst
     for name, service in config.services.items():
         bp = service_blueprint(service, upstreams[name], config.trusted_proxies)
         app.register_blueprint(bp)
-        routes.append(Route(name, service, tuple(service.methods), bp))
+        routes.append(Route(name, service, tuple(service.methods), bp, "service"))
     for entry in config.blueprints:
         bp = entry.loaded
         app.register_blueprint(bp)
         methods = sorted({m for rule in app.url_map.iter_rules()
                           if rule.endpoint.startswith(bp.name + ".") for m in rule.methods or ()})
-        routes.append(Route(bp.name, entry, tuple(methods), bp))
+        routes.append(Route(bp.name, entry, tuple(methods), bp, "blueprint"))
     transformers = {name: Transformer(name, service.transform)
                     for name, service in config.services.items() if service.transform}
     for aggregate in config.aggregates:
@@ -94,7 +96,7 @@ def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upst
         bp = Blueprint(aggregate.route_name, __name__)
         bp.add_url_rule(aggregate.path, "aggregate", view, methods=["GET"])
         app.register_blueprint(bp)
-        routes.append(Route(bp.name, aggregate, ("GET", "HEAD"), bp))
+        routes.append(Route(bp.name, aggregate, ("GET", "HEAD"), bp, "aggregate"))
     return routes
 
 

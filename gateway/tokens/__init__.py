@@ -4,7 +4,7 @@
 - :mod:`.keys`: one issuer's keys: single flight, stale while the IdP is down, refetch cooldown.
 - :mod:`.verify`: :class:`Verifier`: a bearer token in, ``(issuer, claims)`` out, or a TokenError.
 
-The policy that uses it is gateway/policies/authn.py. PyJWT (with
+The policy that uses it is gateway/policies/authentication.py. PyJWT (with
 ``cryptography``) parses tokens and checks signatures; what is written here
 is only the fetch policy and the rules the issue lists.
 """

@@ -6,7 +6,9 @@
   become the gateway's. A key missing from a refresh that succeeded is gone.
 - A ``kid`` not in the set, like a failed refresh, asks again at most once per
   ``min_refetch_interval``.
-- Single flight: concurrent requests needing a fetch wait on one, not one each.
+- Single flight: concurrent requests needing a fetch wait on one, not one each;
+  a request that arrives while a fetch is in flight waits for it (bounded by
+  the fetch's timeout) and uses what it brought, instead of finding no keys.
 - Never fetched successfully and unreachable: :class:`KeysUnavailable` (503).
 """
 
@@ -39,9 +41,11 @@ class IssuerKeys:
         self.fetcher = fetcher
         self.keys: dict[str | None, PyJWK] = {}
         self.fetched_at: float | None = None      # last successful fetch (monotonic)
-        self.attempted_at: float = float("-inf")   # last attempt, successful or not
+        self.attempted_at: float = float("-inf")   # last attempt began, successful or not
+        self.finished_at: float = float("-inf")    # ... and ended
         self.discovery: dict | None = None
         self._lock = threading.Lock()
+        self._in_flight = False
 
     def key(self, kid: str | None) -> PyJWK | None:
         """The key for ``kid`` (None: the token names no key, and the set has one)."""
@@ -51,7 +55,7 @@ class IssuerKeys:
             return self.keys[kid]
         # stale keys, none yet, or an unknown kid (the key may have rotated in):
         # ask again, but never more often than min_refetch_interval
-        if now - self.attempted_at >= self.config.min_refetch_interval:
+        if self._in_flight or now - self.attempted_at >= self.config.min_refetch_interval:
             self._refresh(now)
         self._check_available()
         if kid is None and len(self.keys) == 1:
@@ -60,8 +64,9 @@ class IssuerKeys:
 
     def _refresh(self, asked_at: float) -> None:
         with self._lock:  # single flight: whoever waited here finds the fetch done
-            if self.attempted_at >= asked_at:
-                return
+            if self.finished_at >= asked_at:
+                return  # a fetch ended after we asked: its outcome is ours
+            self._in_flight = True
             self.attempted_at = time.monotonic()
             try:
                 self.keys = self._fetch()
@@ -72,6 +77,9 @@ class IssuerKeys:
                                 "earlier go on serving", self.name, exc)
                 else:
                     log.warning("issuers.%s: no keys yet: %s", self.name, exc)
+            finally:
+                self._in_flight = False
+                self.finished_at = time.monotonic()
 
     def _check_available(self) -> None:
         if self.fetched_at is None:

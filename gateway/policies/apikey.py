@@ -23,6 +23,8 @@ CHALLENGE = {"WWW-Authenticate": f'ApiKey realm="gateway", header="{HEADER}"'}
 
 
 class ApiKeyAuth(Policy):
+    step = "authentication"
+
     def __init__(self, route: str, consumers: Mapping[str, ConsumerConfig]):
         self.route = route
         self.keys = tuple((h, c) for c in consumers.values() for h in c.key_hashes)

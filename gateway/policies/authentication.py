@@ -25,14 +25,16 @@ from ..errors import GatewayError
 from ..tokens import TokenError, Verifier
 from ..tokens.verify import invalid
 from . import Policy
-from .auth import CHALLENGE as API_KEY_CHALLENGE
-from .auth import HEADER as API_KEY_HEADER
-from .auth import ApiKeyAuth
+from .apikey import CHALLENGE as API_KEY_CHALLENGE
+from .apikey import HEADER as API_KEY_HEADER
+from .apikey import ApiKeyAuth
 
 _UNSAFE = ("\r", "\n", "\0")
 
 
 class Authentication(Policy):
+    step = "authentication"
+
     def __init__(self, route: str, policies: RoutePolicies, config: GatewayConfig,
                  verifier: Verifier | None, on_failure: Callable[[str, str], None]):
         methods = policies.auth_methods
