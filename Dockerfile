@@ -23,5 +23,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
 
-ENTRYPOINT ["gunicorn", "-c", "gunicorn.conf.py"]
-CMD ["wsgi:app"]
+ENTRYPOINT ["gateway"]
+CMD ["serve"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from apig_wsgi import make_lambda_handler
 
-from gateway import load_app
+from gateway.app import load_app
 
 
 def lambda_environ(app):

@@ -1,5 +1,6 @@
-"""The WSGI entry point: ``gunicorn -c gunicorn.conf.py wsgi:app`` or ``flask --app wsgi run``."""
+"""The checkout's WSGI entry point: ``gunicorn -c gunicorn.conf.py wsgi:app`` or
+``flask --app wsgi run``. An installed gateway uses ``gateway.wsgi:app`` (``gateway serve``)."""
 
-from gateway import load_app
+from gateway.app import load_app
 
 app = load_app()

@@ -1,7 +1,10 @@
 """An API gateway for Python teams: Flask blueprints in front of backend HTTP services.
 
-``create_app(config)`` is the one entry point; ``wsgi.py`` calls it (through
-``load_app``). A request flows through the packages in this order:
+``gateway.app.create_app(config)`` is the one entry point; ``gateway.wsgi``
+(and the checkout's ``wsgi.py``) call it through ``load_app``. This package
+file imports nothing: the gunicorn master imports the worker class
+(``gateway.serve.worker``) and must not import what gevent patches in each
+worker first (ssl, urllib3, redis). A request flows through the packages in this order:
 
 - ``config``: the YAML file, validated once into typed sections;
 - ``routing``: one blueprint per service (the proxy view), hand-written ones, aggregates;
@@ -13,13 +16,7 @@
 - ``endpoints``: the gateway's own paths (health, metrics, ``/openapi.json``
   and ``/docs`` from ``openapi``).
 
+- ``serve``: ``gateway serve``, the gunicorn settings and the gevent worker.
+
 Hand-written blueprints use ``gateway.api`` (``service``, ``gather``).
 """
-
-from __future__ import annotations
-
-from .app import create_app, load_app
-from .config import ConfigError, GatewayConfig, ServiceConfig, load_config
-
-__all__ = ["create_app", "load_app", "load_config", "ConfigError", "GatewayConfig",
-           "ServiceConfig"]

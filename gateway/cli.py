@@ -7,6 +7,8 @@
 - ``gateway openapi [--config FILE] [--refresh]``: print the merged OpenAPI
   document (the services' documents from the kept copies, ``--refresh``
   fetches them anew).
+- ``gateway serve [--config FILE] [--bind ADDR] [--workers N]``: run the
+  gateway under gunicorn with its settings (gateway/serve), from any directory.
 
 Installed as a console script by setup.cfg.
 """
@@ -110,6 +112,28 @@ def openapi(path: str | None, refresh: bool) -> None:
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     upstreams = {name: Upstream(service) for name, service in config.services.items()}
     click.echo(json.dumps(openapi_document(config, upstreams, refresh=refresh), indent=2))
+
+
+@main.command(help="Run the gateway under gunicorn with the gateway's settings.")
+@config_option
+@click.option("--bind", metavar="ADDR", default=None,
+              help="host:port or unix:PATH (default: $GATEWAY_BIND, then 127.0.0.1:8000)")
+@click.option("--workers", metavar="N", type=click.IntRange(min=1), default=None,
+              help="worker processes (default: $GATEWAY_WORKERS, then one per core)")
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- GUNICORN ARGS]")
+def serve(path: str | None, bind: str | None, workers: int | None,
+          gunicorn_args: tuple[str, ...]) -> None:
+    env = dict(os.environ)
+    if path:
+        env["GATEWAY_CONFIG"] = os.path.abspath(path)
+    if bind:
+        env["GATEWAY_BIND"] = bind
+    if workers:
+        env["GATEWAY_WORKERS"] = str(workers)
+    settings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve", "gunicorn_conf.py")
+    # gunicorn replaces this process: signals (HUP reload, TERM, Ctrl-C) reach its master
+    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", settings,
+                               *gunicorn_args, "gateway.wsgi:app"], env)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from hypothesis import settings
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.telemetry import accesslog
 from tests.upstream import ServerThread, UpstreamApp
 
@@ -243,9 +243,14 @@ class GunicornGateway:
 
 
 def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
-                   connections: int | None = None, env: dict | None = None) -> GunicornGateway:
+                   connections: int | None = None, env: dict | None = None,
+                   serve: bool = False) -> GunicornGateway:
     """``gunicorn -c gunicorn.conf.py -b 127.0.0.1:PORT wsgi:app`` on a config (a dict is
-    written into ``directory``, with the log); returns once it listens."""
+    written into ``directory``, with the log); returns once it listens.
+
+    :param serve: start it as an installed gateway is started instead: ``gateway serve``
+        from ``directory``, in a session of its own (as a terminal would).
+    """
     port = free_port()
     if isinstance(config, dict):
         path = directory / f"gateway-{port}.yaml"
@@ -259,11 +264,14 @@ def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
         full_env.pop(name, None)
     if connections is not None:  # None: gunicorn.conf.py's default
         full_env["GATEWAY_CONNECTIONS"] = str(connections)
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+               "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    if serve:
+        command = [str(Path(sys.executable).parent / "gateway"), "serve", "--config", str(path),
+                   "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-             "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=directory if serve else ROOT, env=full_env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=serve)
     gateway = GunicornGateway(f"http://127.0.0.1:{port}", port, process, log_path)
     try:
         wait_for_port(port, process)
@@ -275,12 +283,13 @@ def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
 
 @pytest.fixture
 def gunicorn_gateway(tmp_path):
-    """``start(config, workers=2, connections=None, env=None)``: the gateway under gunicorn."""
+    """``start(config, workers=2, connections=None, env=None, serve=False)``: the gateway
+    under gunicorn (``serve``: started by ``gateway serve`` from another directory)."""
     started: list[GunicornGateway] = []
 
     def start(config: dict | str, workers: int = 2, connections: int | None = None,
-              env: dict | None = None) -> GunicornGateway:
-        started.append(start_gunicorn(config, tmp_path, workers, connections, env))
+              env: dict | None = None, serve: bool = False) -> GunicornGateway:
+        started.append(start_gunicorn(config, tmp_path, workers, connections, env, serve))
         return started[-1]
 
     yield start

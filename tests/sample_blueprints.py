@@ -34,3 +34,19 @@ def call_echo():
     users = current_app.extensions["gateway"].upstreams["users"]
     answer = users.call("GET", "/users/echo", params={"q": request.args.get("q", "")})
     return jsonify(status=answer.status_code, upstream=answer.json())
+
+
+#: a worker kept busy: each pass of a gevent worker's loop takes 50 ms of CPU
+busy = Blueprint("busy", __name__, url_prefix="/busy")
+
+
+@busy.get("/spin/<float:seconds>")
+def spin(seconds: float):
+    import time
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        slice_end = time.monotonic() + 0.05
+        while time.monotonic() < slice_end:
+            pass
+        time.sleep(0)  # gevent's sleep under gunicorn: other greenlets run, then us again
+    return jsonify(spun=seconds)

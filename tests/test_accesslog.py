@@ -90,7 +90,7 @@ def test_the_text_format_says_the_same_in_one_readable_line(make_gateway, upstre
 
 
 def test_an_unknown_log_format_is_a_config_error(monkeypatch):
-    from gateway import create_app
+    from gateway.app import create_app
     from gateway.config import ConfigError
     monkeypatch.setenv("GATEWAY_LOG_FORMAT", "xml")
     with pytest.raises(ConfigError, match="GATEWAY_LOG_FORMAT: 'xml' is not one of json, text"):
@@ -124,7 +124,7 @@ def test_no_secret_reaches_any_log_line_under_gunicorn(gunicorn_gateway, upstrea
 def test_gateway_log_level_sets_the_gateway_messages_level(monkeypatch, tmp_path):
     import logging
 
-    from gateway import load_app
+    from gateway.app import load_app
     config = tmp_path / "gateway.yaml"
     config.write_text("services:\n  users: http://127.0.0.1:9\n")
     monkeypatch.setenv("GATEWAY_CONFIG", str(config))

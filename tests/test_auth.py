@@ -95,7 +95,7 @@ def test_no_plain_key_is_kept_in_memory(gw):
 
 
 def test_unknown_service_in_allow_list_stops_the_start(make_gateway, upstream):
-    from gateway import ConfigError
+    from gateway.config import ConfigError
     with pytest.raises(ConfigError, match=r"consumers.alice.services: 'ordrs' is neither"):
         make_gateway({"consumers": {"alice": {"keys": [ALICE], "services": ["ordrs"]}},
                       "services": {"orders": upstream.url}})

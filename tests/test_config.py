@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import ConfigError, create_app
-from gateway.config import ALL_METHODS, hash_key, load_config, parse_config
+from gateway.app import create_app
+from gateway.config import ALL_METHODS, ConfigError, hash_key, load_config, parse_config
 from tests.conftest import ROOT
 
 

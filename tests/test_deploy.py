@@ -37,8 +37,8 @@ def test_the_dockerfile_runs_the_readme_command_as_a_non_root_user():
     assert re.fullmatch(r"python:3\.1\d-slim", args["FROM"])
     command = json.loads(dict(steps)["ENTRYPOINT"]) + json.loads(dict(steps)["CMD"])
     readme = (ROOT / "README.md").read_text()
-    assert "gunicorn -c gunicorn.conf.py wsgi:app" in readme
-    assert command == shlex.split("gunicorn -c gunicorn.conf.py wsgi:app")
+    assert "gateway serve" in readme
+    assert command == shlex.split("gateway serve")
     assert dict(steps)["USER"] not in ("root", "0")
     assert "/healthz" in dict(steps)["HEALTHCHECK"]
     # the dependencies' layer comes before the source is copied

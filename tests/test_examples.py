@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from examples.services import SERVICES
-from gateway import create_app
+from gateway.app import create_app
 from tests.conftest import ROOT
 from tests.upstream import ServerThread
 

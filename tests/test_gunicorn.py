@@ -183,5 +183,58 @@ def test_workers_run_gevent_patched_before_anything_imports_ssl(gunicorn_gateway
     gw = gunicorn_gateway(config, workers=2)
     assert requests.get(gw.url + "/users/1", timeout=10).status_code == 200
     log = gw.log()
-    assert "Using worker: gevent" in log
+    assert "Using worker: gateway.serve.worker.GatewayWorker" in log
     assert "MonkeyPatchWarning" not in log and "monkey-patch" not in log.lower(), log
+
+
+def test_a_connection_storm_is_accepted_while_the_workers_are_busy(gunicorn_gateway):
+    """Both workers busy (each pass of their loops takes 50 ms of CPU), then 400
+    connections at once: every one is answered within a 5 s client timeout.
+    gunicorn's own gevent worker accepts one connection per pass here, 20 a
+    second per worker, and most of these would time out in the listen queue."""
+    import socket
+    import threading
+    import time
+
+    gw = gunicorn_gateway({"services": {"none": "http://127.0.0.1:9"},
+                           "blueprints": ["tests.sample_blueprints:busy"]}, workers=2)
+    spinners = [threading.Thread(target=raw_request, args=(gw.port, "GET", "/busy/spin/8.0"))
+                for _ in range(8)]  # several: both workers take some
+    for spinner in spinners:
+        spinner.start()
+    time.sleep(1)
+    answered: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+                answered.append(sock.recv(64).startswith(b"HTTP/1.1 200"))
+        except OSError:
+            answered.append(False)
+    clients = [threading.Thread(target=connect) for _ in range(400)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(timeout=30)
+    for spinner in spinners:
+        spinner.join(timeout=30)
+    assert answered.count(True) == 400, f"{answered.count(False)} of 400 connections failed"
+
+
+def test_gateway_serve_starts_from_any_directory_and_stops_quietly(gunicorn_gateway, upstream,
+                                                                   tmp_path):
+    """`gateway serve` from outside the checkout; Ctrl-C (SIGINT to the whole process
+    group, as a terminal sends it) ends it with one line from the master."""
+    import signal
+    import time
+
+    gw = gunicorn_gateway({"services": {"users": upstream.url}}, workers=2, serve=True)
+    assert str(tmp_path) != str(ROOT)
+    assert requests.get(gw.url + "/users/1", timeout=10).json()["upstream"] == "one"
+    before = len(gw.log().splitlines())
+    os.killpg(gw.process.pid, signal.SIGINT)
+    gw.process.wait(timeout=15)
+    time.sleep(0.2)
+    after = [line for line in gw.log().splitlines()[before:] if not line.startswith("{")]
+    assert len(after) == 1 and "Shutting down: Master" in after[0], "\n".join(after)
