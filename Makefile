@@ -20,10 +20,12 @@ test: lint
 	scripts/ensure-apt chromium:chromium nginx:nginx
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# ruff and mypy, configured in ruff.toml and setup.cfg [mypy]
+# ruff, mypy and the layers contract, configured in ruff.toml and setup.cfg
+# ([mypy], [importlinter]): an import cycle fails here, not at a start-up
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

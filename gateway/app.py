@@ -19,12 +19,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import endpoints, state
 from .compose.aggregate import CallPool
 from .config import ConfigError, GatewayConfig, load_config, parse_config
-from .config.checks import route_names
 from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
 from .openapi import openapi_document
 from .policies import build as policies
-from .routing import register_routes
+from .routing import CONFIG_CHECKS, register_routes, route_names
 from .storage import open_storage
 from .telemetry import accesslog, metrics
 from .telemetry.callhooks import RequestCallHooks
@@ -43,9 +42,15 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     :raises ConfigError: the configuration is invalid; the message names each key.
     """
     if config is None or isinstance(config, (str, os.PathLike)):
-        config = load_config(os.fspath(config) if config is not None else None)
+        config = load_config(os.fspath(config) if config is not None else None,
+                             checks=CONFIG_CHECKS)
     elif not isinstance(config, GatewayConfig):
-        config = parse_config(config)
+        config = parse_config(config, checks=CONFIG_CHECKS)
+    elif any(entry.loaded is None for entry in config.blueprints):
+        # parsed without the routing checks: import the blueprints now
+        problems = [problem for check in CONFIG_CHECKS for problem in check(config)]
+        if problems:
+            raise ConfigError(problems, config.source)
 
     app = Flask("gateway", static_folder=None)  # every path belongs to a service
     storage = open_storage(config.storage) if config.keeps_shared_state() else None

@@ -24,7 +24,7 @@ import click
 from .config import ConfigError, GatewayConfig, hash_key, load_config
 from .config.lint import config_warnings
 from .policies import steps_for
-from .routing import route_table
+from .routing import CONFIG_CHECKS, route_table
 
 
 def route_chains(config: GatewayConfig) -> list[tuple[str, tuple[str, ...]]]:
@@ -56,7 +56,7 @@ def _load(path: str | None) -> GatewayConfig:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        return load_config(path, named_by="--config" if path else None)
+        return load_config(path, named_by="--config" if path else None, checks=CONFIG_CHECKS)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

@@ -6,12 +6,13 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import ALL_METHODS, ConfigError, hash_key, load_config, parse_config
+from gateway.routing import CONFIG_CHECKS
 from tests.conftest import ROOT
 
 
 def problems(raw) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        parse_config(raw)
+        parse_config(raw, checks=CONFIG_CHECKS)
     return info.value.problems
 
 

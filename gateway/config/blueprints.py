@@ -21,8 +21,10 @@ class BlueprintConfig(RoutePolicies):
 
     blueprint: BlueprintRef = Field(description="'package.module:name' of a flask.Blueprint")
 
-    #: the imported flask.Blueprint, set by validation (gateway/config/checks.py)
+    #: the imported flask.Blueprint and its URL rules, set once by
+    #: gateway/routing/blueprints.py (this package imports no Flask)
     _loaded: Any = PrivateAttr(None)
+    _rules: list = PrivateAttr(default_factory=list)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -43,3 +45,8 @@ class BlueprintConfig(RoutePolicies):
     def loaded(self):
         """The flask.Blueprint this entry names."""
         return self._loaded
+
+    @property
+    def rules(self) -> list:
+        """The werkzeug Rules the blueprint adds, sorted by path."""
+        return self._rules

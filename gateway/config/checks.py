@@ -1,15 +1,12 @@
-"""What no single section can check: references between sections, and imports.
+"""What no single section can check: references between sections.
 
-Runs after every section has validated on its own. The hand-written
-blueprints are imported here, once, so a module that is missing or broken is
-a config problem reported with its key path, never a worker that dies later.
+Runs after every section has validated on its own. What needs the
+hand-written blueprints imported (their names, their rules, the consumers'
+``services`` that may name them) is checked by gateway/routing/blueprints.py,
+handed in as an extra check: this package imports no Flask.
 """
 
 from __future__ import annotations
-
-import importlib
-
-from flask import Blueprint, Flask
 
 from .model import GatewayConfig
 from .policies import RoutePolicies
@@ -23,17 +20,7 @@ RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_
 
 def cross_check(config: GatewayConfig) -> list[str]:
     """Every problem between sections, each as ``key.path: what is wrong``."""
-    problems = (_prefixes(config) + _shared_keys(config) + _blueprints(config)
-                + _aggregates(config) + _issuers(config))
-    if not any(p.startswith(("blueprints", "aggregates")) for p in problems):
-        problems += _consumer_routes(config)
-    return problems
-
-
-def route_names(config: GatewayConfig) -> list[str]:
-    """The names a consumer's ``services`` may list: services, blueprints, aggregates."""
-    return [*config.services, *(b.loaded.name for b in config.blueprints if b.loaded),
-            *(a.route_name for a in config.aggregates)]
+    return _prefixes(config) + _shared_keys(config) + _aggregates(config) + _issuers(config)
 
 
 def _prefixes(config: GatewayConfig) -> list[str]:
@@ -66,44 +53,16 @@ def _shared_keys(config: GatewayConfig) -> list[str]:
     return problems
 
 
-def _blueprints(config: GatewayConfig) -> list[str]:
-    problems: list[str] = []
-    names: dict[str, str] = {}
-    for index, entry in enumerate(config.blueprints):
-        where = f"blueprints[{index}]"
-        bp, problem = import_blueprint(entry.blueprint)
-        if bp is None:
-            problems.append(f"{where}: {problem}")
-            continue
-        entry._loaded = bp
-        if bp.name in RESERVED_NAMES:
-            problems.append(f"{where}: blueprint {bp.name!r} has the name of one of the "
-                            "gateway's own; rename it")
-        elif bp.name in config.services:
-            problems.append(f"{where}: blueprint {bp.name!r} has the name of a service; "
-                            "rename one of them")
-        elif bp.name in names:
-            problems.append(f"{where}: blueprint {bp.name!r} is already registered by "
-                            f"{names[bp.name]}; list each blueprint once")
-        names.setdefault(bp.name, where)
-        for rule in blueprint_rules(bp):
-            if rule.rule in RESERVED_PATHS:
-                problems.append(f"{where}: blueprint {bp.name!r} has a route on {rule.rule}, "
-                                "which the gateway serves itself; move it")
-    return problems
-
-
 def _aggregates(config: GatewayConfig) -> list[str]:
     problems: list[str] = []
-    taken = {*config.services, *RESERVED_NAMES,
-             *(b.loaded.name for b in config.blueprints if b.loaded)}
+    taken = {*config.services, *RESERVED_NAMES}
     paths: set[str] = set()
     for index, aggregate in enumerate(config.aggregates):
         where = f"aggregates[{index}]"
         name = aggregate.route_name
         if name in taken:
-            problems.append(f"{where}: the route name {name!r} is already taken by a service, "
-                            "blueprint or aggregate; set this aggregate's name:")
+            problems.append(f"{where}: the route name {name!r} is already taken by a service "
+                            "or aggregate; set this aggregate's name:")
         taken.add(name)
         if aggregate.path in RESERVED_PATHS or aggregate.path in paths:
             problems.append(f"{where}.path: {aggregate.path} is already served; choose another")
@@ -134,33 +93,3 @@ def _issuers(config: GatewayConfig) -> list[str]:
                 "jwt" not in route.auth_methods:
             problems.append(f"{where}: issuers, scopes and claims_to_headers need auth: jwt")
     return problems
-
-
-def _consumer_routes(config: GatewayConfig) -> list[str]:
-    names = route_names(config)
-    return [f"consumers.{name}.services: {route!r} is neither a service nor a blueprint "
-            f"(known: {', '.join(sorted(names))})"
-            for name, consumer in config.consumers.items()
-            for route in consumer.services or () if route not in names]
-
-
-def import_blueprint(ref: str) -> tuple[Blueprint | None, str | None]:
-    """Import ``package.module:name``: the Blueprint, or why it could not be had."""
-    module_name, _, attr = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # anything the module raises while importing
-        return None, f"cannot import {module_name!r} ({type(exc).__name__}: {exc})"
-    bp = getattr(module, attr, None)
-    if not isinstance(bp, Blueprint):
-        return None, (f"{ref!r} is not a flask.Blueprint "
-                      f"(module {module_name!r} has no Blueprint named {attr!r})")
-    return bp, None
-
-
-def blueprint_rules(bp: Blueprint) -> list:
-    """The URL rules a blueprint adds, found by registering it on a scratch app."""
-    scratch = Flask("gateway-check", static_folder=None)
-    scratch.register_blueprint(bp)
-    return sorted((r for r in scratch.url_map.iter_rules() if r.endpoint.startswith(bp.name + ".")),
-                  key=lambda r: r.rule)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -20,6 +21,9 @@ from .problems import ConfigError, describe
 
 #: Where the config file is looked for when ``GATEWAY_CONFIG`` is not set.
 DEFAULT_CONFIG_PATH = "./gateway.yaml"
+
+#: A check that needs more than the config (imports, Flask): ``f(config) -> problems``.
+Check = Callable[[GatewayConfig], list[str]]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -33,11 +37,13 @@ def config_path(path: str | None = None) -> tuple[str, str]:
     return DEFAULT_CONFIG_PATH, "default"
 
 
-def load_config(path: str | None = None, named_by: str | None = None) -> GatewayConfig:
+def load_config(path: str | None = None, named_by: str | None = None,
+                checks: Sequence[Check] = ()) -> GatewayConfig:
     """Read, expand and validate the YAML file at ``path``.
 
     :param path: the file; defaults to ``$GATEWAY_CONFIG``, then ``./gateway.yaml``.
     :param named_by: how the user named the file (``--config``), for messages.
+    :param checks: more checks, run with the cross-section ones (see :func:`parse_config`).
     :raises ConfigError: the file cannot be read, is not YAML, or is invalid.
     """
     path, origin = config_path(path)
@@ -54,7 +60,7 @@ def load_config(path: str | None = None, named_by: str | None = None) -> Gateway
         raise ConfigError([f"not valid YAML: {exc}"], path) from None
     if duplicates:
         raise ConfigError(duplicates, path)
-    return parse_config(raw if raw is not None else {}, source=path)
+    return parse_config(raw if raw is not None else {}, source=path, checks=checks)
 
 
 def read_yaml(stream: Any) -> tuple[Any, list[str]]:
@@ -111,11 +117,13 @@ def _unreadable(path: str, origin: str, exc: OSError) -> str:
     return f"{path!r} cannot be read ({exc.strerror or exc}): {fix}"
 
 
-def parse_config(raw: Any, source: str = "<mapping>") -> GatewayConfig:
+def parse_config(raw: Any, source: str = "<mapping>", checks: Sequence[Check] = ()) -> GatewayConfig:
     """Validate an already-loaded mapping (a parsed YAML file, or a test's dict).
 
     Problems within sections are reported all at once; references between
-    sections (and blueprint imports) are checked once every section is valid.
+    sections are checked once every section is valid, together with
+    ``checks`` (``create_app`` and ``gateway check`` pass the blueprint
+    imports, gateway/routing/blueprints.py), so all are reported at once too.
     """
     problems: list[str] = []
     raw = expand_env(raw, "", problems)
@@ -125,6 +133,8 @@ def parse_config(raw: Any, source: str = "<mapping>") -> GatewayConfig:
         problems += [describe(error, GatewayConfig) for error in exc.errors()]
         raise ConfigError(problems, source) from None
     problems += cross_check(config)
+    for check in checks:
+        problems += check(config)
     if problems:
         raise ConfigError(problems, source)
     config._source = source

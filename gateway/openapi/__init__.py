@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from ..config import GatewayConfig
-from ..config.checks import blueprint_rules
 from ..transport import Upstream
 from . import sources
 from .document import build_document
@@ -21,7 +20,7 @@ def openapi_document(config: GatewayConfig, upstreams: dict[str, Upstream],
     """
     documents = {name: sources.load(service, upstreams[name], refresh) if service.openapi else None
                  for name, service in config.services.items()}
-    rules = [(entry, rule) for entry in config.blueprints for rule in blueprint_rules(entry.loaded)]
+    rules = [(entry, rule) for entry in config.blueprints for rule in entry.rules]
     return build_document(config, documents, rules)
 
 

@@ -11,6 +11,7 @@ rule whose view is :class:`~gateway.compose.aggregate.AggregateView`.
 - :mod:`.proxy`: the view that forwards one request and streams the answer.
 - :mod:`.paths`: the raw request target and the traversal check.
 - :mod:`.headers`: which headers cross the gateway.
+- :mod:`.blueprints`: the hand-written blueprints, imported and checked once.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ from werkzeug.routing import PathConverter
 from ..compose.aggregate import AggregateView, CallPool
 from ..compose.transform import Transformer
 from ..config import GatewayConfig, RoutePolicies, ServiceConfig
-from ..config.checks import blueprint_rules
 from ..telemetry import metrics
 from ..transport import Upstream
+from .blueprints import blueprint_checks, route_names
 from .proxy import ServiceProxy
+
+#: What validating a config needs beyond gateway/config: ``create_app`` and
+#: ``gateway check`` both pass these to ``load_config``/``parse_config``.
+CONFIG_CHECKS = (blueprint_checks,)
+
+__all__ = ["CONFIG_CHECKS", "Route", "register_routes", "route_names", "route_table"]
 
 
 @dataclass
@@ -112,7 +119,7 @@ def route_table(config: GatewayConfig) -> list[tuple[str, str, str, str, str]]:
                      service.describe() or "-"))
     for entry in config.blueprints:
         bp = entry.loaded
-        for rule in blueprint_rules(bp):
+        for rule in entry.rules:
             methods = ",".join(sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}))
             rows.append((rule.rule, bp.name, methods, f"(blueprint {entry.blueprint})",
                          entry.describe() or "-"))
