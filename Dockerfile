@@ -5,11 +5,12 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-# Dependencies in their own layer: rebuilt only when setup.cfg changes.
-COPY setup.cfg pyproject.toml ./
+# Dependencies in their own layer, pinned by the lock file: rebuilt only when
+# setup.cfg or constraints.txt changes.
+COPY setup.cfg pyproject.toml constraints.txt ./
 RUN python -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); \
 print(c['options']['install_requires'])" | grep -v '^ *#' > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
+ && pip install -c constraints.txt -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 COPY README.md wsgi.py gunicorn.conf.py lambda_handler.py ./
 COPY gateway ./gateway

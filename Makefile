@@ -4,12 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench soak fuzz clean
+.PHONY: run test lint bench soak fuzz lock clean
 
-$(STAMP): setup.cfg pyproject.toml
+# Installs are pinned by constraints.txt (the lock file, `make lock`): a new
+# release of a dependency cannot change what CI runs until the lock says so.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -26,6 +28,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+# Refresh the lock file from setup.cfg's ranges (newest releases that fit),
+# then run `make test` and commit constraints.txt with what it changed.
+lock: $(STAMP)
+	$(VENV)/bin/pip-compile --quiet --upgrade --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --extra test --extra bench --extra lambda \
+	  --output-file constraints.txt setup.cfg
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
@@ -47,6 +56,6 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null && [ -x /usr/sbin/nginx ] && [ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk nginx libnginx-mod-http-echo >/dev/null; } || \
 	  { echo "install wrk and nginx (apt-get install wrk nginx libnginx-mod-http-echo)"; exit 1; }
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[bench]'
 	PY=$(PY) scripts/ensure-redis
 	$(PY) -m bench.run $(BENCH_ARGS)
