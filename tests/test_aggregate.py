@@ -288,3 +288,24 @@ def test_converters_in_the_rule_work(make_gateway, shop):
     gw = make_gateway(config_for(shop, aggregate))
     assert requests.get(f"{gw.url}/n/2").json()["user"]["name"] == "Linus"
     assert requests.get(f"{gw.url}/n/two").status_code == 404
+
+
+def test_the_access_line_counts_concurrent_calls_once(make_gateway, shop, monkeypatch):
+    """Three calls of 0.3 s at once: upstream_ms is the time some call was in
+    flight (about 0.3 s), never the sum (0.9 s), and never more than duration_ms."""
+    from gateway.telemetry import accesslog
+    lines: list[str] = []
+    monkeypatch.setattr(accesslog, "sink", lines.append)
+    for server in shop.values():
+        server.app.config["DELAY"] = 0.3
+    gw = make_gateway(config_for(shop, {"path": "/three", "calls": {
+        "a": {"service": "users", "path": "/users/1"},
+        "b": {"service": "orders", "path": "/orders"},
+        "c": {"service": "products", "path": "/products"}}}))
+    assert requests.get(f"{gw.url}/three", timeout=10).status_code == 200
+    deadline = time.monotonic() + 5
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.01)
+    import json
+    entry = json.loads(lines[-1])
+    assert 300 <= entry["upstream_ms"] <= entry["duration_ms"], entry

@@ -15,6 +15,7 @@ from .aggregates import AggregateConfig
 from .blueprints import BlueprintConfig
 from .consumers import ConsumerConfig
 from .issuers import IssuerConfig
+from .policies import RoutePolicies
 from .services import ServiceConfig
 from .tracing import TracingConfig
 from .types import Network, RouteName, Section, StorageUri, fail
@@ -73,6 +74,12 @@ class GatewayConfig(Section):
     @property
     def source(self) -> str:
         return self._source
+
+    def has_quota(self, route: RoutePolicies) -> bool:
+        """A quota counts the route's requests: its own ``rate_limit``, or API
+        keys whose consumers have one."""
+        return bool(route.rate_limit) or ("api_key" in route.auth_methods and any(
+            c.rate_limit for c in self.consumers.values()))
 
     def keeps_shared_state(self) -> bool:
         """Whether any quota, cache or breaker needs the shared store."""

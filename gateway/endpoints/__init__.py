@@ -17,3 +17,4 @@ BLUEPRINTS = (health.bp, metrics.bp, docs.bp, status.bp)
 def register(app: Flask) -> None:
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
+    status.take_baseline(app)

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from ..extension import gateway_of
 from ..routing import route_table
@@ -28,6 +28,15 @@ from .metrics import registry, require_operator
 PAGE = (Path(__file__).parent / "status.html").read_text(encoding="utf-8")
 
 bp = Blueprint("gateway_status", __name__)
+#: this worker's readings, in ``app.extensions``
+WINDOW = "gateway_status_window"
+
+
+def take_baseline(app: Flask) -> None:
+    """The worker's first reading, taken when its app is made (in each gunicorn
+    worker): the page's first read already has rates, since the worker started."""
+    window = app.extensions[WINDOW] = Window()
+    window.add(read(registry()))
 
 
 @bp.get("/_gateway/status")
@@ -47,7 +56,7 @@ def status_json() -> Response:
 def status_document() -> dict:
     gateway = gateway_of()
     config = gateway.config
-    window: Window = current_app.extensions.setdefault("gateway_status_window", Window())
+    window: Window = current_app.extensions[WINDOW]
     now = read(registry())
     then = window.add(now)
     probes = probe_targets(gateway.upstreams)

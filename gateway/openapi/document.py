@@ -11,7 +11,9 @@
 - the hand-written blueprints' rules and the aggregates, with their path
   parameters (an aggregate's answer schema is built from its calls);
 - on every operation: the ``X-API-Key`` scheme where the route has API
-  keys, and the gateway's own error answers with the JSON error schema.
+  keys, and the gateway's own error answers that route can give, with the
+  JSON error schema (401 and 403 only with authentication or IP rules, 429
+  only with a quota).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..config import BlueprintConfig, GatewayConfig, ServiceConfig
+from ..config import BlueprintConfig, GatewayConfig, RoutePolicies, ServiceConfig
 from ..config.aggregates import REFERENCE, AggregateConfig
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -71,8 +73,8 @@ def build_document(config: GatewayConfig, documents: dict[str, dict | None],
     service_paths: dict[str, dict[str, dict]] = {}
     for name, service in config.services.items():
         document = documents.get(name)
-        items = (_service_paths(service, document, renames) if document
-                 else _catch_all(service))
+        items = (_service_paths(service, config, document, renames) if document
+                 else _catch_all(service, config))
         service_paths[name] = items
         for path, item in items.items():
             paths.setdefault(path, item)
@@ -80,12 +82,12 @@ def build_document(config: GatewayConfig, documents: dict[str, dict | None],
         path, parameters = _openapi_path(rule.rule)
         item = paths.setdefault(path, {"parameters": parameters} if parameters else {})
         for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}):
-            item[method.lower()] = _operation(entry.auth, [entry.loaded.name], {
+            item[method.lower()] = _operation(entry, config, [entry.loaded.name], {
                 "summary": f"{rule.endpoint} (hand-written blueprint)",
                 "responses": {"200": {"description": "The blueprint's answer"}}})
     for aggregate in config.aggregates:
         path, parameters = _openapi_path(aggregate.path)
-        item = {"get": _operation(aggregate.auth, ["aggregates"], {
+        item = {"get": _operation(aggregate, config, ["aggregates"], {
             "summary": f"Aggregate of {', '.join(aggregate.calls)}",
             "operationId": f"aggregate_{aggregate.route_name}",
             "responses": {"200": _aggregate_answer(aggregate, config, documents, service_paths)}})}
@@ -112,12 +114,26 @@ _CALL_ERROR_SCHEMA = {"type": "object", "properties": {
     "status": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}}
 
 
-def _operation(auth: str | list, tags: list[str], operation: dict) -> dict:
+def _gateway_errors(route: RoutePolicies, config: GatewayConfig) -> dict[str, str]:
+    """The gateway's own answers this route can give."""
+    errors = dict(GATEWAY_ERRORS)
+    if not route.auth_methods:
+        errors.pop("401")
+        if not (route.allow_ips or route.deny_ips):
+            errors.pop("403")
+    if not config.has_quota(route):
+        errors.pop("429")
+    return errors
+
+
+def _operation(route: RoutePolicies, config: GatewayConfig, tags: list[str],
+               operation: dict) -> dict:
     """An operation with the gateway's own answers, and the API key where one is needed."""
+    auth = route.auth
     operation = dict(operation)
     operation.setdefault("tags", tags)
     responses = operation["responses"] = dict(operation.get("responses") or {})
-    for code, description in GATEWAY_ERRORS.items():
+    for code, description in _gateway_errors(route, config).items():
         responses.setdefault(code, {"description": description, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/GatewayError"}}}})
     methods = frozenset(auth) if isinstance(auth, list) else {auth}
@@ -128,7 +144,7 @@ def _operation(auth: str | list, tags: list[str], operation: dict) -> dict:
     return operation
 
 
-def _service_paths(service: ServiceConfig, document: dict,
+def _service_paths(service: ServiceConfig, config: GatewayConfig, document: dict,
                    renames: dict[tuple[str, str, str], str]) -> dict[str, dict]:
     prefix = "" if service.prefix == "/" else service.prefix
     transform = service.transform
@@ -160,7 +176,7 @@ def _service_paths(service: ServiceConfig, document: dict,
             if transform and transform.response.body:
                 operation["responses"] = _reshaped_answers(operation.get("responses") or {},
                                                            transform.response.body)
-            item[method] = _operation(service.auth, [service.name], operation)
+            item[method] = _operation(service, config, [service.name], operation)
         if any(method in item for method in HTTP_METHODS):
             items[path] = item
     return items
@@ -175,7 +191,7 @@ def _reshaped_answers(responses: dict, expression: str) -> dict:
     return reshaped
 
 
-def _catch_all(service: ServiceConfig) -> dict[str, dict]:
+def _catch_all(service: ServiceConfig, config: GatewayConfig) -> dict[str, dict]:
     prefix = "" if service.prefix == "/" else service.prefix
     parameter = {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
                  "description": f"any path under {service.prefix}"}
@@ -183,7 +199,7 @@ def _catch_all(service: ServiceConfig) -> dict[str, dict]:
     for method in service.methods:
         if method.lower() == "options":
             continue
-        item[method.lower()] = _operation(service.auth, [service.name], {
+        item[method.lower()] = _operation(service, config, [service.name], {
             "summary": f"Anything under {service.prefix}, passed to the {service.name} service",
             "description": "The service publishes no OpenAPI document (set `openapi:` on it).",
             "operationId": f"{service.name}.{method.lower()}",

@@ -108,7 +108,7 @@ def steps_for(kind: str, policies: RoutePolicies, config: GatewayConfig) -> tupl
         steps.append("body-size")
     if policies.auth_methods:
         steps.append("authentication")
-    if has_quota(policies, config):
+    if config.has_quota(policies):
         steps.append("quota")
     if policies.cache:
         steps.append("cache")
@@ -117,9 +117,3 @@ def steps_for(kind: str, policies: RoutePolicies, config: GatewayConfig) -> tupl
         steps.append("transform")
     steps.append("view" if kind == "blueprint" else "upstream")
     return tuple(steps)
-
-
-def has_quota(policies: RoutePolicies, config: GatewayConfig) -> bool:
-    """The route's own ``rate_limit``, or API keys whose consumers have one."""
-    consumer_quotas = any(c.rate_limit for c in config.consumers.values())
-    return bool(policies.rate_limit) or ("api_key" in policies.auth_methods and consumer_quotas)

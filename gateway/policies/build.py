@@ -15,7 +15,7 @@ from ..routing import Route
 from ..storage import limiter_options, redis_client
 from ..telemetry import metrics
 from ..tokens import Verifier
-from . import Chain, Policy, has_quota, install_chains, steps_for
+from . import Chain, Policy, install_chains, steps_for
 from .apikey import ApiKeyAuth
 from .authentication import Authentication
 from .bodylimit import BodyLimit
@@ -43,7 +43,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     :returns: the chains by route name.
     """
     limiter = None
-    if any(has_quota(r.policies, config) for r in routes):
+    if any(config.has_quota(r.policies) for r in routes):
         limiter = GatewayLimiter(config, limiter_options(storage, config.storage),
                                  on_storage_error=metrics.storage_error("quota"))
     client = redis_client(storage) if storage is not None else None

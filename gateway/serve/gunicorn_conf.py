@@ -117,6 +117,7 @@ def when_ready(server):
 
     def validated_reload():
         if _validate_config(server):
+            server.log.info("reload accepted: %s, %s", _config_path(), server.gateway_config_summary)
             reload()
         else:
             server.log.error("reload refused: %s is invalid (above); the gateway goes on "
@@ -187,6 +188,9 @@ def _validate_config(server) -> bool:
         return False
     previous = getattr(server, "gateway_config_copy", None)
     server.gateway_config_copy = copy
+    # check's last line: "<file>: OK, 2 service(s), 1 aggregate(s)"
+    last = (check.stdout.strip().splitlines() or [""])[-1]
+    server.gateway_config_summary = last.partition(": OK, ")[2].replace("(s)", "s") or "valid"
     if previous and previous != copy and previous.startswith(server.gateway_config_dir):
         os.remove(previous)  # workers parse the file when they boot; none reads the old one now
     return True

@@ -66,9 +66,11 @@ class Window:
         self._lock = threading.Lock()
 
     def add(self, reading: Reading) -> Reading | None:
-        """Keep ``reading``; return the oldest one within the window to compare with."""
+        """Keep ``reading``; return the one to compare it with: the oldest within
+        the window, or the last one before it when none is that recent (the
+        figures then cover the time since that reading)."""
         with self._lock:
-            while self._readings and reading.taken - self._readings[0].taken > WINDOW:
+            while len(self._readings) > 1 and reading.taken - self._readings[1].taken >= WINDOW:
                 self._readings.popleft()
             oldest = self._readings[0] if self._readings else None
             self._readings.append(reading)
@@ -95,7 +97,7 @@ def route_figures(route: str, now: Reading, then: Reading | None) -> RouteFigure
                    if r == route and (status is None or s == status))
 
     lifetime = int(total(now))
-    if then is None or now.taken - then.taken < 0.5:
+    if then is None or now.taken <= then.taken:
         return RouteFigures(None, None, None, None, None, None, lifetime)
     seconds = now.taken - then.taken
     count = total(now) - total(then)
