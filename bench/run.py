@@ -37,6 +37,11 @@ SLOW_IDEAL = 256 / 0.2  # req/s with every one of 256 connections waiting 200 ms
 #: gunicorn's gthread worker as the gateway ran before gevent (command-line
 #: options override gunicorn.conf.py's worker class)
 GTHREAD = ("-k", "gthread", "--threads", "128", "--worker-connections", "1128")
+#: gunicorn's own gevent worker, which accepts one connection per pass of its
+#: loop with several workers (the gateway's worker accepts bursts)
+PLAIN_GEVENT = ("-k", "gevent")
+#: connections wrk opens at once for the connection-storm rows
+STORM = 512
 
 
 @dataclass
@@ -172,6 +177,9 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
         Contender("gateway, proxy only, gthread", gateway(proxy_only, GTHREAD)),
         Contender("gateway, full chain, gthread", gateway(full, GTHREAD), headers=key),
         Contender("gateway, 200 ms upstream, gthread", gateway(slow, GTHREAD), connections=256),
+        # a connection storm: every connection opened at once, then requests for the round
+        Contender(STORM_ROW, gateway(proxy_only), connections=STORM),
+        Contender(STORM_PLAIN_ROW, gateway(proxy_only, PLAIN_GEVENT), connections=STORM),
         Contender("backend alone, 1 connection", lambda p: nginx.backend(p), connections=1),
         Contender("gateway proxy only, 1 connection", gateway(proxy_only), connections=1),
     ]
@@ -253,6 +261,8 @@ def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> 
 PROXY, FULL = "gateway, proxy only", "gateway, full chain"
 FULL_JWT = "gateway jwt, full chain (RS256)"
 SLOW = "gateway, 200 ms upstream, 256 conns"
+STORM_ROW = f"gateway, proxy only, {STORM} conns at once"
+STORM_PLAIN_ROW = "the same, gunicorn's gevent worker"
 
 #: (numerator, denominator, target): each ratio is taken within one round
 #: (the two were measured minutes apart at most), then the median over rounds
@@ -274,6 +284,10 @@ def report(field: dict[str, Contender], rss: tuple[int, int] | None) -> list[tup
     checks = [(f"{top} / {bottom} = {ratio(top, bottom):.2f} (>= {target:g})",
                ratio(top, bottom) >= target) for top, bottom, target in RATIOS
               if top in field and bottom in field]  # --only runs some rows
+    if STORM_ROW in field:
+        storm = field[STORM_ROW].median()
+        checks.append((f"{STORM} connections at once: socket errors and timeouts = "
+                       f"{storm.errors:.0f} (0), p99 {storm.p99_ms:.1f} ms", storm.errors == 0))
     if FULL_JWT in field:
         checks.append((f"jwt full chain errors = {field[FULL_JWT].median().errors:.0f} (0)",
                        field[FULL_JWT].median().errors == 0))
@@ -346,11 +360,11 @@ def main() -> int:
         rounds = " ".join(f"{x.rps:.0f}" for x in contender.results)
         print(f"| {contender.name:40} | {r.rps:8.0f} | {r.p50_ms:7.2f} | {r.p99_ms:7.2f} | "
               f"{r.errors:6.0f} | {r.cpu_ms:10.3f} | {rounds} |")
-    if args.only:
-        return 0
     print()
     for text, met in report({c.name: c for c in field}, rss):
         print(f"{'met    ' if met else 'NOT MET'}  {text}")
+    if args.only:
+        return 0
     print()
     for text in worker_model(by_name):
         print(text)

@@ -54,7 +54,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
 
     app = Flask("gateway", static_folder=None)  # every path belongs to a service
     storage = open_storage(config.storage) if config.keeps_shared_state() else None
-    # a worker keeps GATEWAY_CONNECTIONS requests in flight (gunicorn.conf.py):
+    # a worker keeps GATEWAY_CONNECTIONS requests in flight (gateway/serve/gunicorn_conf.py):
     # size the pools to match, so none of their connections is thrown away
     pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
     hooks = RequestCallHooks(traced=config.tracing is not None)
@@ -101,7 +101,7 @@ def load_app() -> Flask:
     """``create_app()`` for ``wsgi.py``: a config error ends the process with
     its message alone (``flask run`` would otherwise print a long traceback).
     ``GATEWAY_LOG_LEVEL`` (default ``info``) sets the level of the gateway's own
-    messages, as gunicorn.conf.py sets gunicorn's."""
+    messages, as gateway/serve/gunicorn_conf.py sets gunicorn's."""
     level = os.environ.get("GATEWAY_LOG_LEVEL", "info").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise SystemExit(f"GATEWAY_LOG_LEVEL: {level.lower()!r} is not one of debug, info, "

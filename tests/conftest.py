@@ -40,6 +40,23 @@ settings.register_profile("fuzz", max_examples=2000, derandomize=False, database
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+#: Fixtures that mean a test drives a real Redis (the ``redis`` marker).
+REDIS_FIXTURES = ("redis_url", "private_redis")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark what each test drives for real, so `-m "not redis"` and the like select:
+    ``redis`` (a fixture above, or the ``storage`` fixture's Redis run), ``unit``
+    (tests/unit/: no network at all). ``nginx`` and ``browser`` are marked in their files."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if any(f in item.fixturenames for f in REDIS_FIXTURES) or (
+                callspec is not None and callspec.params.get("storage") == "redis"):
+            item.add_marker("redis")
+        if "unit" in item.path.relative_to(ROOT).parts[:2]:
+            item.add_marker("unit")
+
+
 # In-process gateways log through `logging` in tests: pytest shows the lines of a
 # failing test and keeps the others quiet (tests that read lines patch `sink`).
 accesslog.sink = logging.getLogger("gateway.access").info

@@ -20,6 +20,8 @@ import pytest
 
 from tests.conftest import ROOT, free_port, wait_for_port
 
+pytestmark = pytest.mark.nginx
+
 CONFIG = ROOT / "deploy" / "nginx.conf"
 
 
@@ -55,6 +57,7 @@ class Nginx:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+        self.process.stderr.close()  # type: ignore[union-attr]
 
 
 @pytest.fixture
@@ -71,9 +74,21 @@ def behind_nginx(gunicorn_gateway, tmp_path):
         nginx.stop()
 
 
+#: the test's client connections, closed when it ends (a response may be read later)
+OPEN: list[http.client.HTTPConnection] = []
+
+
+@pytest.fixture(autouse=True)
+def close_connections():
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 def request(port: int, method: str, path: str, client: str = "127.0.0.5",
             headers: dict | None = None, body=None) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(client, 0))
+    OPEN.append(conn)
     headers = headers or {}
     conn.request(method, path, body=body, headers=headers,
                  encode_chunked="Transfer-Encoding" in headers)

@@ -160,6 +160,7 @@ def test_gateway_openapi_prints_the_document_and_refreshes_on_request(fastapi_se
     assert "services.users.openapi: /nothing.json answered 404" in refreshed.stderr
 
 
+@pytest.mark.browser
 def test_docs_render_the_operations_in_a_real_browser(make_gateway, fastapi_services, serve,
                                                       tmp_path):
     gw = make_gateway(merged_config(fastapi_services, serve(shop_backend()).url))

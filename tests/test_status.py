@@ -85,6 +85,7 @@ def test_every_worker_answers_for_the_whole_gateway(gunicorn_gateway, upstream):
     assert sum(line["service"] == "echo" for line in gw.access_lines(46)) == 40
 
 
+@pytest.mark.browser
 def test_the_page_shows_a_service_turning_red(make_gateway, tmp_path):
     backend = ServerThread(UpstreamApp("users"))
     gw = make_gateway({"services": {"users": backend.url, "orders": backend.url}})

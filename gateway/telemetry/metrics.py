@@ -4,7 +4,7 @@ Labels come from the request's state: ``service`` is the route the request
 belongs to (``none`` for the gateway's own endpoints and unmatched paths),
 the same value the access log writes. Under gunicorn the metrics are kept in
 prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set up
-and cleaned by gunicorn.conf.py); ``/metrics`` is gateway/endpoints/metrics.py.
+and cleaned by gateway/serve/gunicorn_conf.py); ``/metrics`` is gateway/endpoints/metrics.py.
 """
 
 from __future__ import annotations
