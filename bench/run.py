@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ class Contender:
     start: Callable[[int], subprocess.Popen]
     connections: int = 32
     headers: tuple[str, ...] = ()
+    #: connections of steady load already running when the measured ones open (a storm
+    #: arriving at busy workers); 0: none
+    busy: int = 0
     results: list[Result] = field(default_factory=list)
 
     def median(self) -> Result:
@@ -177,9 +181,11 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
         Contender("gateway, proxy only, gthread", gateway(proxy_only, GTHREAD)),
         Contender("gateway, full chain, gthread", gateway(full, GTHREAD), headers=key),
         Contender("gateway, 200 ms upstream, gthread", gateway(slow, GTHREAD), connections=256),
-        # a connection storm: every connection opened at once, then requests for the round
-        Contender(STORM_ROW, gateway(proxy_only), connections=STORM),
-        Contender(STORM_PLAIN_ROW, gateway(proxy_only, PLAIN_GEVENT), connections=STORM),
+        # a connection storm: 512 connections opened at once while 64 others keep the
+        # workers busy, then requests on all of them for the round
+        Contender(STORM_ROW, gateway(proxy_only), connections=STORM, busy=64),
+        Contender(STORM_PLAIN_ROW, gateway(proxy_only, PLAIN_GEVENT), connections=STORM,
+                  busy=64),
         Contender("backend alone, 1 connection", lambda p: nginx.backend(p), connections=1),
         Contender("gateway proxy only, 1 connection", gateway(proxy_only), connections=1),
     ]
@@ -210,9 +216,16 @@ def measure(contender: Contender, seconds: float) -> None:
         wait_for_port(port, process)
         url = f"http://127.0.0.1:{port}/users/1"
         wrk(url, 1, contender.connections, contender.headers)  # warm-up
+        load = None
+        if contender.busy:  # the workers are busy before the measured connections open
+            load = subprocess.Popen(["wrk", "-t", "1", "-c", str(contender.busy), "-d",
+                                     f"{seconds + 2:g}s", url], stdout=subprocess.DEVNULL)
+            time.sleep(1)
         cpu_before = tree_cpu_seconds(process.pid)
         result = wrk(url, seconds, contender.connections, contender.headers)
         cpu = tree_cpu_seconds(process.pid) - cpu_before
+        if load is not None:
+            load.wait(timeout=seconds + 10)
         result.cpu_ms = cpu * 1000.0 / max(1, result.requests)
         contender.results.append(result)
     finally:
@@ -262,7 +275,7 @@ PROXY, FULL = "gateway, proxy only", "gateway, full chain"
 FULL_JWT = "gateway jwt, full chain (RS256)"
 SLOW = "gateway, 200 ms upstream, 256 conns"
 STORM_ROW = f"gateway, proxy only, {STORM} conns at once"
-STORM_PLAIN_ROW = "the same, gunicorn's gevent worker"
+STORM_PLAIN_ROW = f"gateway, proxy only, {STORM} conns at once, gunicorn's gevent worker"
 
 #: (numerator, denominator, target): each ratio is taken within one round
 #: (the two were measured minutes apart at most), then the median over rounds
