@@ -67,10 +67,10 @@ class RequestState:
     consumer: str | None = None
     #: the issuer of the accepted token
     issuer: str | None = None
-    #: headers every upstream call of the request carries (claims_to_headers)
-    upstream_headers: dict[str, str] | None = None
-    #: the upstream target of the last upstream call
-    upstream: str | None = None
+    #: the token's claims as headers (claims_to_headers), carried by every upstream call
+    claim_headers: dict[str, str] | None = None
+    #: the target URL that answered the last upstream call (the access log's ``upstream``)
+    upstream_target: str | None = None
     #: (start, end) of each upstream call, ``time.perf_counter()``
     upstream_calls: list[tuple[float, float]] = field(default_factory=list)
     #: the kind of upstream failure (connect, timeout, reset, tls, circuit_open)

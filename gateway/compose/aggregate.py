@@ -167,18 +167,15 @@ class AggregateView:
             raise CallFailed(424, "unresolved_reference", str(exc)) from None
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         data = None
-        transformer = self.transformers.get(call.service)
-        if transformer is not None:
-            query = transformer.request_query(query)
-            headers = transformer.request_headers(headers)
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
-            if transformer is not None and transformer.request.body:
-                try:
-                    data = transformer.request_body(data)
-                except GatewayError as exc:
-                    raise CallFailed(exc.status, exc.code, exc.message) from None
             headers.update({"Content-Type": "application/json", "Content-Length": str(len(data))})
+        transformer = self.transformers.get(call.service)
+        if transformer is not None:
+            try:
+                headers, query, data = transformer.outgoing(headers, query, data)
+            except GatewayError as exc:
+                raise CallFailed(exc.status, exc.code, exc.message) from None
         target = f"{path}?{query}" if query else path
         service = self.upstreams[call.service]
         cap = self.config.max_call_bytes

@@ -92,6 +92,26 @@ class Transformer:
         """Whether answers are buffered and rewritten (the upstream is then asked for identity)."""
         return self.response.body is not None
 
+    def outgoing(self, headers: dict[str, str], query: str, body: Any) -> tuple[dict[str, str], str, Any]:
+        """The request as the service gets it, for the proxy and an aggregate's calls alike:
+        headers and query edited; a body (then whole, as bytes) reshaped when the transform
+        has ``request.body``, with its own Content-Type and Content-Length; and the answer
+        asked for uncompressed when it will be reshaped.
+
+        :raises GatewayError: 400 ``invalid_body`` (see :meth:`request_body`).
+        """
+        headers = self.request_headers(headers)
+        if self.reshapes_answers:
+            headers["Accept-Encoding"] = "identity"  # a reshaped answer must be plain JSON
+        query = self.request_query(query)
+        if body is not None and self.request.body is not None:
+            body = self.request_body(body)
+            headers = {k: v for k, v in headers.items()
+                       if k.lower() not in ("content-length", "content-type")}
+            headers["Content-Type"] = "application/json"
+            headers["Content-Length"] = str(len(body))
+        return headers, query, body
+
     def request_headers(self, headers: dict[str, str]) -> dict[str, str]:
         if not self.edits_request_headers:
             return headers

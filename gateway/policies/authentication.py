@@ -84,7 +84,7 @@ class Authentication(Policy):
         state = request_state.current()
         state.consumer = f"{issuer}:{claims.get('sub') or claims.get('client_id') or '-'}"
         state.issuer = issuer
-        state.upstream_headers = headers
+        state.claim_headers = headers
         return None
 
 

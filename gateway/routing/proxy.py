@@ -80,17 +80,16 @@ class ServiceProxy:
         path, _, query = target.partition("?")
         if self.service.strip_prefix:
             path = strip_segments(path, self.prefix_segments)
-        transformer = self.transformer
-        if transformer is not None:
-            query = transformer.request_query(query)
-        if query or target.endswith("?"):
-            path = f"{path}?{query}"
-
-        headers = self.upstream_headers(environ)
+        headers = self.outgoing_headers(environ)
         body: Iterator[bytes] | bytes | None
         body, chunked = self.request_body(environ)
+        transformer = self.transformer
         if transformer is not None:
-            headers, body, chunked = self.transform_request(transformer, headers, body, chunked)
+            if transformer.request.body is not None and body is not None:
+                body, chunked = self.whole_body(body), False
+            headers, query, body = transformer.outgoing(headers, query, body)
+        if query or target.endswith("?"):
+            path = f"{path}?{query}"
         # the request id and consumer are added by the transport, as for every call
         answer = self.upstream.send(
             environ["REQUEST_METHOD"], path, headers, body, chunked,
@@ -113,25 +112,13 @@ class ServiceProxy:
         return ProxyResponse(UpstreamBody(answer, first), status=status_line,
                              headers=response_headers, direct_passthrough=True)
 
-    def transform_request(self, transformer: Transformer, headers: dict[str, str],
-                          body: Iterator[bytes] | None, chunked: bool):
-        """The service's request transform: headers, then a JSON body read whole."""
-        headers = transformer.request_headers(headers)
-        if transformer.reshapes_answers:
-            # a reshaped answer must be plain JSON: never ask for one to decompress
-            headers["Accept-Encoding"] = "identity"
-        if transformer.request.body is None or body is None:
-            return headers, body, chunked
-        data = b"".join(body)  # BodyLimit (or werkzeug's max_content_length) bounds it
+    def whole_body(self, body: Iterator[bytes]) -> bytes:
+        """A body a transform reshapes, read whole (BodyLimit or werkzeug bounds the stream)."""
+        data = b"".join(body)
         if len(data) > self.max_transform_bytes:
             raise GatewayError(413, "body_too_large", f"this route reshapes request bodies of "
                                f"at most {self.max_transform_bytes} bytes")
-        reshaped = transformer.request_body(data)
-        headers = {k: v for k, v in headers.items()
-                   if k.lower() not in ("content-length", "content-type")}
-        headers["Content-Type"] = "application/json"
-        headers["Content-Length"] = str(len(reshaped))
-        return headers, reshaped, False
+        return data
 
     def reshape_answer(self, transformer: Transformer,
                        answer: Answer) -> tuple[bytes | None, bytes]:
@@ -150,7 +137,7 @@ class ServiceProxy:
         reshaped = transformer.response_body(data)
         return (data if reshaped is None else reshaped), b""
 
-    def upstream_headers(self, environ: dict) -> dict[str, str]:
+    def outgoing_headers(self, environ: dict) -> dict[str, str]:
         """The client's end-to-end headers plus the ones a proxy adds."""
         drop = self.drop_request
         connection = environ.get("HTTP_CONNECTION")

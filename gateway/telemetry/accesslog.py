@@ -61,7 +61,7 @@ def init_app(app: Flask, log_format: str = "json") -> None:
             "service": state.route,
             "consumer": state.consumer,
             "issuer": state.issuer,
-            "upstream": state.upstream,
+            "upstream": state.upstream_target,
             "upstream_ms": _round(state.upstream_ms),
             "client_ip": environ.get("REMOTE_ADDR"),
             "bytes_sent": 0,

@@ -28,8 +28,8 @@ class RequestCallHooks(CallHooks):
         headers = {REQUEST_ID_HEADER: state.request_id}
         if state.consumer:
             headers["X-Consumer"] = state.consumer
-        if state.upstream_headers:
-            headers.update(state.upstream_headers)
+        if state.claim_headers:
+            headers.update(state.claim_headers)
         return headers
 
     def attempt(self, method: str, target: str, number: int, breaker: str,
@@ -44,7 +44,7 @@ class RequestCallHooks(CallHooks):
         if state is None:
             return
         if target:
-            state.upstream = target
+            state.upstream_target = target
         state.upstream_calls.append((started, ended))
         if error is not None:
             state.upstream_error = error
