@@ -20,7 +20,15 @@ RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_
 
 def cross_check(config: GatewayConfig) -> list[str]:
     """Every problem between sections, each as ``key.path: what is wrong``."""
-    return _prefixes(config) + _shared_keys(config) + _aggregates(config) + _issuers(config)
+    return (_prefixes(config) + _shared_keys(config) + _aggregates(config) + _issuers(config)
+            + _quota(config))
+
+
+def _quota(config: GatewayConfig) -> list[str]:
+    if config.quota.mode == "lease" and config.rate_limit_strategy != "fixed-window":
+        return [f"quota.mode: lease counts fixed windows; with rate_limit_strategy: "
+                f"{config.rate_limit_strategy} set quota.mode: exact (or use fixed-window)"]
+    return []
 
 
 def _prefixes(config: GatewayConfig) -> list[str]:

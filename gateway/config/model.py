@@ -23,6 +23,16 @@ from .types import Network, RouteName, Section, StorageUri, fail
 DEFAULT_METRICS_ALLOW = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 
 
+class QuotaConfig(Section):
+    """``quota: {mode: exact | lease}``: how quotas count on a shared (Redis) store."""
+
+    mode: Literal["exact", "lease"] = Field(
+        "exact", description="exact: one Redis round trip per request; lease: each worker "
+        "takes a batch of hits at once (counted in Redis as it is granted) and spends it "
+        "locally, the batch shrinking as the window fills, so no window admits more than "
+        "its limit. memory:// counts exactly either way")
+
+
 class GatewayConfig(Section):
     """Everything ``gateway.yaml`` may say."""
 
@@ -32,6 +42,7 @@ class GatewayConfig(Section):
                                                       "are believed (nginx: 1)")
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = \
         "fixed-window"
+    quota: QuotaConfig = Field(QuotaConfig(), description="how quotas count on a shared store")
     on_storage_error: Literal["allow", "deny"] = Field(
         "allow", description="what quotas do when the store is down: allow (fail open) or deny (503)")
     metrics_allow_ips: list[Network] = Field(

@@ -57,10 +57,3 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
             return super().get_window_stats(item, *identifiers)
         count, reset = seen
         return WindowStats(reset, max(0, item.amount - count))
-
-
-def one_trip_strategy(strategy: str, storage) -> OneTripFixedWindow | None:
-    """The one-trip strategy where it applies: fixed window on Redis."""
-    if strategy == "fixed-window" and isinstance(storage, RedisStorage):
-        return OneTripFixedWindow(storage)
-    return None

@@ -25,13 +25,15 @@ import time
 from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
+from limits.storage import RedisStorage
 
 from .. import state as request_state
 from ..config import GatewayConfig
 from ..errors import GatewayError, error_response
 from ..storage import BACKEND_ERRORS
 from . import Policy
-from .onetrip import one_trip_strategy
+from .lease import LeasedFixedWindow
+from .onetrip import OneTripFixedWindow
 
 log = logging.getLogger("gateway.quota")
 
@@ -68,17 +70,20 @@ class GatewayLimiter(Limiter):
             application_limits_exempt_when=lambda: _consumer() not in consumer_limits,
         )
         self.deny_on_storage_error = config.on_storage_error == "deny"
+        self.lease = config.quota.mode == "lease"
         self.on_storage_error = on_storage_error or (lambda exc: None)
 
     def init_app(self, app: Flask) -> None:
         super().init_app(app)
         # the chain decides where the check runs (Quota.before), not hook order
         app.before_request_funcs[None].remove(self._check_request_limit)
-        # Flask-Limiter builds limits' strategy from the name: on Redis the
-        # fixed window gets the one-round-trip one (policies/onetrip.py)
-        one_trip = one_trip_strategy(self._strategy or "fixed-window", self._storage)
-        if one_trip is not None:
-            self._limiter = one_trip
+        # Flask-Limiter builds limits' strategy from the name: on Redis the fixed
+        # window gets the one-round-trip one (policies/onetrip.py), or leases
+        # (policies/lease.py); memory:// counts exactly in one process either way
+        if (self._strategy or "fixed-window") == "fixed-window" and \
+                isinstance(self._storage, RedisStorage):
+            self._limiter = LeasedFixedWindow(self._storage) if self.lease else \
+                OneTripFixedWindow(self._storage)
 
     def check_request(self) -> None:
         """Count the request against every limit that applies to it.

@@ -48,6 +48,10 @@ def test_merge_keys_and_equal_keys_in_different_mappings_are_fine():
      "services.v.prefix: '/u' is already the prefix of service 'u'"),
     ({"services": {"u": {"upstream": "http://x", "auth": "jwt"}}}, "services.u.auth: jwt, but no issuers"),
     ({"services": {"u": {"upstream": "http://x", "timout": 3}}}, "did you mean 'timeout'?"),
+    ({"quota": {"mode": "lease"}, "rate_limit_strategy": "moving-window", "services": {"u": "http://x"}},
+     "quota.mode: lease counts fixed windows"),
+    ({"quota": {"mode": "leased"}, "services": {"u": "http://x"}},
+     "quota.mode: 'leased' is not one of 'exact' or 'lease'"),
 ])
 def test_each_mistake_is_named(raw, problem):
     with pytest.raises(ConfigError) as refused:
