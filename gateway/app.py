@@ -27,6 +27,7 @@ from .routing import CONFIG_CHECKS, register_routes, route_names
 from .storage import open_storage
 from .telemetry import accesslog, metrics
 from .telemetry.callhooks import RequestCallHooks
+from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
 from .tokens import Verifier
 from .transport import DEFAULT_POOL_SIZE, Upstream
@@ -54,6 +55,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
 
     app = Flask("gateway", static_folder=None)  # every path belongs to a service
     storage = open_storage(config.storage) if config.keeps_shared_state() else None
+    health = StorageHealth(storage)
     # a worker keeps GATEWAY_CONNECTIONS requests in flight (gateway/serve/gunicorn_conf.py):
     # size the pools to match, so none of their connections is thrown away
     pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
@@ -62,11 +64,12 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     for name, service in config.services.items():
         breaker = service.circuit_breaker
         factory = breaker_factory(name, breaker, storage, on_change=metrics.circuit_changed,
-                                  on_storage_error=metrics.storage_error("breaker")) if breaker else None
+                                  on_storage_error=health.on_error("breaker")) if breaker else None
         upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, hooks=hooks)
     # the services' documents are fetched now, once; an unreachable one is a warning
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
+        storage_health=health,
         openapi=openapi_document(config, upstreams))
 
     # after_request hooks run in reverse: the access log registers first to run last
@@ -79,7 +82,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     register_error_handlers(app)
     endpoints.register(app)
     routes = register_routes(app, config, upstreams, gateway.call_pool)
-    policies.install(app, config, routes, storage,
+    policies.install(app, config, routes, storage, health,
                      tokens=Verifier(config.issuers) if config.issuers else None)
 
     if config.trusted_proxies:

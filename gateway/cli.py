@@ -25,6 +25,7 @@ from .config import ConfigError, GatewayConfig, hash_key, load_config
 from .config.lint import config_warnings
 from .policies import steps_for
 from .routing import CONFIG_CHECKS, route_table
+from .storage import unreachable_warning
 
 
 def route_chains(config: GatewayConfig) -> list[tuple[str, tuple[str, ...]]]:
@@ -66,7 +67,10 @@ def _load(path: str | None) -> GatewayConfig:
 @config_option
 def check(path: str | None) -> None:
     config = _load(path)
-    for warning in config_warnings(config):
+    warnings = config_warnings(config)
+    if config.keeps_shared_state():
+        warnings += filter(None, [unreachable_warning(config.storage, config.on_storage_error)])
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES"), *route_table(config)]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

@@ -15,6 +15,7 @@ from limits.storage import Storage
 
 from .compose.aggregate import CallPool
 from .config import GatewayConfig
+from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
 from .transport import DEFAULT_POOL_SIZE, Upstream
 
@@ -36,6 +37,8 @@ class Gateway:
     tracing: Tracing | None = None
     #: the worker's bounded pool for aggregate calls and ``gateway.api.gather``
     call_pool: CallPool = field(default_factory=lambda: CallPool(DEFAULT_POOL_SIZE))
+    #: whether the shared store answers, since when (``/readyz``, the status page)
+    storage_health: StorageHealth = field(default_factory=lambda: StorageHealth(None))
 
 
 def gateway_of(app: Flask | None = None) -> Gateway:

@@ -9,6 +9,8 @@ what a quota does then, and the cache and breakers fail open (logged, counted).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import redis
 from limits.errors import StorageError
 from limits.storage import RedisStorage, storage_from_string
@@ -50,3 +52,35 @@ def limiter_options(storage: LimitsStorage | None, uri: str) -> dict:
     if client is not None:
         options["connection_pool"] = client.connection_pool
     return options
+
+
+def shown(uri: str) -> str:
+    """The URI as logs and pages show it: any password replaced by ``***``."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def what_fails(on_storage_error: str) -> str:
+    """What the gateway does while the store is down, in words."""
+    if on_storage_error == "deny":
+        return ("quotas refuse requests (503 storage_unavailable, on_storage_error: deny); "
+                "the response cache and circuit breakers fail open")
+    return "quotas, the response cache and circuit breakers fail open (requests pass, uncounted)"
+
+
+def unreachable_warning(uri: str, on_storage_error: str) -> str | None:
+    """A warning when a Redis ``storage`` does not answer now (``gateway check``, which the
+    gunicorn master runs at start and on every reload), else None."""
+    if not is_redis(uri):
+        return None
+    try:
+        answers = open_storage(uri).check()
+    except BACKEND_ERRORS + (ValueError,):
+        answers = False
+    if answers:
+        return None
+    return (f"storage: {shown(uri)} does not answer; until it does, {what_fails(on_storage_error)}. "
+            "/readyz and the status page show it too")

@@ -6,17 +6,22 @@ import json
 import re
 
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "gateway-dashboard.json"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 
 
 def expressions() -> list[str]:
+    """The dashboard's queries and the alerting rules' expressions."""
     dashboard = json.loads(DASHBOARD.read_text())
-    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    rules = yaml.safe_load(ALERTS.read_text())
+    return ([target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+            + [rule["expr"] for group in rules["groups"] for rule in group["rules"]])
 
 
 def test_every_expression_names_an_exported_metric(make_gateway, upstream):
@@ -34,6 +39,6 @@ def test_the_dashboard_covers_what_an_operator_asks_first():
     text = " ".join(expressions())
     for metric in ("gateway_requests_total", "gateway_request_duration_seconds_bucket",
                    "gateway_upstream_duration_seconds_bucket", "gateway_rate_limited_total",
-                   "gateway_cache_total", "gateway_circuit_open"):
+                   "gateway_cache_total", "gateway_circuit_open", "gateway_storage_up"):
         assert metric in text, metric
     assert 'status=~"5.."' in text and "histogram_quantile(0.99" in text

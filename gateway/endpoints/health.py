@@ -2,7 +2,10 @@
 
 ``/healthz`` says the process answers. ``/readyz`` says every service has at
 least one upstream target accepting TCP connections; otherwise it is 503 and
-lists the targets that do not.
+lists the targets that do not. It also says whether the shared store answers
+(``"storage": "ok" | "unreachable"``): unreachable is 503 when quotas deny on
+storage errors (``on_storage_error: deny``: the gateway would refuse them), and
+``"status": "degraded"`` but ready otherwise (quotas, cache and breakers fail open).
 """
 
 from __future__ import annotations
@@ -28,17 +31,22 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    upstreams = gateway_of().upstreams
+    gateway = gateway_of()
+    upstreams = gateway.upstreams
     results = list(probe_targets(upstreams).items())
     failing = [{"service": name, "upstream": url, "error": err}
                for (name, url), err in results if err]
     # a service is ready while one of its targets is
     answering = {name for (name, _), err in results if not err}
     not_ready = set(upstreams) - answering
-    body = {"status": "ok" if not not_ready else "unavailable",
+    storage_up = gateway.storage_health.check()
+    refusing = not storage_up and gateway.config.on_storage_error == "deny"
+    ready = not not_ready and not refusing
+    status = "ok" if storage_up and ready else "degraded" if ready else "unavailable"
+    body = {"status": status, "storage": "ok" if storage_up else "unreachable",
             "services": {name: ("down" if name in not_ready else "up") for name in upstreams},
             "failing": failing}
-    return jsonify(body), (200 if not not_ready else 503)
+    return jsonify(body), (200 if ready else 503)
 
 
 def probe_targets(upstreams) -> dict[tuple[str, str], str | None]:

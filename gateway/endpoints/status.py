@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from ..extension import gateway_of
 from ..routing import route_table
+from ..storage import shown
 from ..telemetry.status import Reading, Window, read, route_figures
 from .health import probe_targets
 from .metrics import registry, require_operator
@@ -89,9 +90,11 @@ def status_document() -> dict:
                            **asdict(route_figures(name, now, then))})
     routes = [dict(zip(("path", "route", "methods", "upstream", "policies"), row, strict=True))
               for row in route_table(config)]
+    gateway.storage_health.check()
+    storage = {"uri": shown(config.storage), **gateway.storage_health.describe()}
     return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "window_seconds": round(now.taken - then.taken, 1) if then else None,
-            "services": services, "aggregates": aggregates, "routes": routes}
+            "storage": storage, "services": services, "aggregates": aggregates, "routes": routes}
 
 
 def _call_counts(aggregate: str, call: str, service: str, now: Reading,

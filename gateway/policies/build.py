@@ -14,6 +14,7 @@ from ..config import GatewayConfig
 from ..routing import Route
 from ..storage import limiter_options, redis_client
 from ..telemetry import metrics
+from ..telemetry.storagehealth import StorageHealth
 from ..tokens import Verifier
 from . import Chain, Policy, install_chains, steps_for
 from .apikey import ApiKeyAuth
@@ -36,7 +37,7 @@ def authentication(route: str, policies, config: GatewayConfig,
 
 
 def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
-            tokens: Verifier | None = None) -> dict[str, Chain]:
+            health: StorageHealth, tokens: Verifier | None = None) -> dict[str, Chain]:
     """Build and register every route's chain; Flask-Limiter when a route has a quota.
 
     :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
@@ -45,7 +46,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     limiter = None
     if any(config.has_quota(r.policies) for r in routes):
         limiter = GatewayLimiter(config, limiter_options(storage, config.storage),
-                                 on_storage_error=metrics.storage_error("quota"))
+                                 on_storage_error=health.on_error("quota"))
     client = redis_client(storage) if storage is not None else None
 
     chains: dict[str, Chain] = {}
@@ -72,7 +73,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             chain.append(ResponseCache(route.name, p.cache, store,  # type: ignore[arg-type]
                                        by_consumer=bool(p.auth_methods),
                                        on_result=metrics.cache_result(route.name),
-                                       on_storage_error=metrics.storage_error("cache")))
+                                       on_storage_error=health.on_error("cache")))
         # transform and upstream are the route's view (gateway/routing, gateway/compose)
         chains[route.name] = Chain(tuple(chain))
 

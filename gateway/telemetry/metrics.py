@@ -105,7 +105,3 @@ def aggregate_call(aggregate: str):
 
 def auth_failed(service: str, reason: str) -> None:
     AUTH_FAILURES.labels(service, reason).inc()
-
-
-def storage_error(component: str):
-    return lambda exc: STORAGE_ERRORS.labels(component).inc()
