@@ -45,15 +45,6 @@ def open_storage(uri: str) -> LimitsStorage:
     return storage_from_string(uri, **storage_options(uri))  # type: ignore[return-value]
 
 
-def limiter_options(storage: LimitsStorage | None, uri: str) -> dict:
-    """Storage options for Flask-Limiter that reuse ``storage``'s Redis connection pool."""
-    options = storage_options(uri)
-    client = redis_client(storage) if storage is not None else None
-    if client is not None:
-        options["connection_pool"] = client.connection_pool
-    return options
-
-
 def shown(uri: str) -> str:
     """The URI as logs and pages show it: any password replaced by ``***``."""
     parts = urlsplit(uri)

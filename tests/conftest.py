@@ -41,7 +41,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 #: Fixtures that mean a test drives a real Redis (the ``redis`` marker).
-REDIS_FIXTURES = ("redis_url", "private_redis")
+REDIS_FIXTURES = ("redis_url", "private_redis", "redis_cluster")
 
 
 def pytest_collection_modifyitems(items):
@@ -373,3 +373,71 @@ def private_redis(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+class RedisClusterServers:
+    """A Redis Cluster of three masters on free ports (``redis-cli --cluster create``)."""
+
+    def __init__(self, directory: Path):
+        self.ports = self.free_ports(3)
+        self.dir = directory
+        self.processes: list[subprocess.Popen] = []
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:2])
+
+    @staticmethod
+    def free_ports(count: int) -> list[int]:
+        """Ports that are free with the Cluster bus port (10000 above) free too."""
+        import random
+        ports: list[int] = []
+        while len(ports) < count:
+            port = random.randint(20000, 55000)
+            if port in ports:
+                continue
+            try:
+                for candidate in (port, port + 10000):
+                    with socket.socket() as sock:
+                        sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            ports.append(port)
+        return ports
+
+    def start(self) -> None:
+        import shutil
+        for tool in ("redis-server", "redis-cli"):
+            if not shutil.which(tool):
+                pytest.fail(f"{tool} is not installed: apt-get install redis-server redis-tools "
+                            "(scripts/ensure-redis does this as root)")
+        for port in self.ports:
+            self.processes.append(subprocess.Popen(
+                ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                 "--appendonly", "no", "--dir", str(self.dir), "--cluster-enabled", "yes",
+                 "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "2000"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for_port(port, self.processes[-1])
+        subprocess.run(["redis-cli", "--cluster", "create",
+                        *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-replicas", "0",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            info = subprocess.run(["redis-cli", "-p", str(self.ports[0]), "cluster", "info"],
+                                  capture_output=True, text=True, timeout=10).stdout
+            if "cluster_state:ok" in info:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the Redis Cluster on {self.ports} did not come up: {info}")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+        self.processes.clear()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory):
+    """A real three-master Redis Cluster for the module's tests (``.url`` is its storage URI)."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()

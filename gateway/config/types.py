@@ -95,6 +95,18 @@ def _storage(uri: str) -> str:
     if not _STORAGE.match(uri):
         raise fail(f"{uri!r} is not a storage URI (expected memory:// or redis://host:port/db)")
     parts = urlsplit(uri)
+    if parts.scheme in ("redis+sentinel", "redis+cluster"):
+        # several host:port, comma-separated: the sentinels, or the cluster's seed nodes
+        form = ("redis+sentinel://host:port[,host:port]/<service-name>"
+                if parts.scheme == "redis+sentinel" else "redis+cluster://host:port[,host:port]")
+        hosts = parts.netloc.rpartition("@")[2]
+        for host in hosts.split(","):
+            name, _, port = host.rpartition(":")
+            if not name or not port.isdigit() or not 0 < int(port) < 65536:
+                raise fail(f"{uri!r}: {host!r} is not host:port (expected {form})")
+        if parts.scheme == "redis+sentinel" and not parts.path.strip("/"):
+            raise fail(f"{uri!r} names no service after the sentinels (expected {form})")
+        return uri
     try:
         _ = parts.port  # urlsplit checks the port only when asked
     except ValueError:

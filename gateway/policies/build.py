@@ -12,7 +12,7 @@ from flask import Flask
 
 from ..config import GatewayConfig
 from ..routing import Route
-from ..storage import limiter_options, redis_client
+from ..storage import redis_client
 from ..telemetry import metrics
 from ..telemetry.storagehealth import StorageHealth
 from ..tokens import Verifier
@@ -45,7 +45,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     """
     limiter = None
     if any(config.has_quota(r.policies) for r in routes):
-        limiter = GatewayLimiter(config, limiter_options(storage, config.storage),
+        limiter = GatewayLimiter(config, storage,
                                  on_storage_error=health.on_error("quota"))
     client = redis_client(storage) if storage is not None else None
 

@@ -25,7 +25,8 @@ import time
 from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
-from limits.storage import RedisStorage
+from limits.storage import RedisStorage, Storage
+from limits.strategies import STRATEGIES
 
 from .. import state as request_state
 from ..config import GatewayConfig
@@ -51,7 +52,9 @@ def quota_key() -> str:
 class GatewayLimiter(Limiter):
     """Flask-Limiter with the gateway's storage-failure policy."""
 
-    def __init__(self, config: GatewayConfig, storage_options: dict, on_storage_error=None):
+    def __init__(self, config: GatewayConfig, storage: Storage, on_storage_error=None):
+        """:param storage: the gateway's one ``limits`` storage (gateway/storage.py), which
+            the cache and breakers share: Flask-Limiter counts in it instead of its own."""
         consumer_limits = {name: c.rate_limit for name, c in config.consumers.items()
                            if c.rate_limit}
         # Flask-Limiter asks for the limit string before it applies exempt_when:
@@ -60,8 +63,7 @@ class GatewayLimiter(Limiter):
         super().__init__(
             quota_key,
             strategy=config.rate_limit_strategy,
-            storage_uri=config.storage,
-            storage_options=storage_options,
+            storage_uri="memory://",      # replaced by ``storage`` in init_app
             key_prefix="gateway",
             headers_enabled=False,        # RateLimit-* are written by Quota.after
             swallow_errors=False,         # on_storage_error decides instead
@@ -71,19 +73,24 @@ class GatewayLimiter(Limiter):
         )
         self.deny_on_storage_error = config.on_storage_error == "deny"
         self.lease = config.quota.mode == "lease"
+        self.shared_storage = storage
         self.on_storage_error = on_storage_error or (lambda exc: None)
 
     def init_app(self, app: Flask) -> None:
         super().init_app(app)
         # the chain decides where the check runs (Quota.before), not hook order
         app.before_request_funcs[None].remove(self._check_request_limit)
-        # Flask-Limiter builds limits' strategy from the name: on Redis the fixed
-        # window gets the one-round-trip one (policies/onetrip.py), or leases
-        # (policies/lease.py); memory:// counts exactly in one process either way
-        if (self._strategy or "fixed-window") == "fixed-window" and \
-                isinstance(self._storage, RedisStorage):
-            self._limiter = LeasedFixedWindow(self._storage) if self.lease else \
-                OneTripFixedWindow(self._storage)
+        # one storage for quotas, cache and breakers (one connection pool, or one
+        # Cluster client); on Redis the fixed window gets the one-round-trip
+        # strategy (policies/onetrip.py) or leases (policies/lease.py); memory://
+        # counts exactly in one process either way
+        strategy = self._strategy or "fixed-window"
+        storage = self._storage = self.shared_storage
+        if strategy == "fixed-window" and isinstance(storage, RedisStorage):
+            self._limiter = LeasedFixedWindow(storage) if self.lease else \
+                OneTripFixedWindow(storage)
+        else:
+            self._limiter = STRATEGIES[strategy](storage)
 
     def check_request(self) -> None:
         """Count the request against every limit that applies to it.

@@ -79,7 +79,7 @@ class RedisBreakerState:
         self.client = client
 
     def check(self, key: str, reset_after: float) -> tuple[float, bool]:
-        base = REDIS_PREFIX + key
+        base = _base(key)
         open_until, failures = self.client.mget(base + ":open", base + ":failures")
         if open_until is None:
             return 0.0, failures is not None
@@ -92,7 +92,7 @@ class RedisBreakerState:
         return max(1.0, reset_after), True
 
     def success(self, key: str) -> bool:
-        base = REDIS_PREFIX + key
+        base = _base(key)
         pipe = self.client.pipeline()
         pipe.delete(base + ":open")
         pipe.delete(base + ":failures", base + ":probe")
@@ -100,7 +100,7 @@ class RedisBreakerState:
         return bool(closed)
 
     def failure(self, key: str, threshold: int, reset_after: float) -> bool:
-        base = REDIS_PREFIX + key
+        base = _base(key)
         ttl_ms = int(reset_after * 1000) * 10  # forget stale counts eventually
         pipe = self.client.pipeline()
         pipe.incr(base + ":failures")
@@ -112,6 +112,11 @@ class RedisBreakerState:
             self.client.set(base + ":open", repr(time.time() + reset_after), px=ttl_ms)
             return not was_open
         return False
+
+
+def _base(key: str) -> str:
+    """A breaker's keys share one hash tag: one slot on a Redis Cluster (MGET, pipelines)."""
+    return f"{REDIS_PREFIX}{{{key}}}"
 
 
 class CircuitBreaker:

@@ -50,6 +50,10 @@ def test_merge_keys_and_equal_keys_in_different_mappings_are_fine():
     ({"services": {"u": {"upstream": "http://x", "timout": 3}}}, "did you mean 'timeout'?"),
     ({"quota": {"mode": "lease"}, "rate_limit_strategy": "moving-window", "services": {"u": "http://x"}},
      "quota.mode: lease counts fixed windows"),
+    ({"storage": "redis+cluster://a:b,c:1", "services": {"u": "http://x"}},
+     "storage: 'redis+cluster://a:b,c:1': 'a:b' is not host:port"),
+    ({"storage": "redis+sentinel://127.0.0.1:26379", "services": {"u": "http://x"}},
+     "names no service after the sentinels"),
     ({"quota": {"mode": "leased"}, "services": {"u": "http://x"}},
      "quota.mode: 'leased' is not one of 'exact' or 'lease'"),
 ])
