@@ -41,7 +41,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 #: Fixtures that mean a test drives a real Redis (the ``redis`` marker).
-REDIS_FIXTURES = ("redis_url", "private_redis", "redis_cluster")
+REDIS_FIXTURES = ("redis_url", "private_redis", "redis_cluster", "redis_sentinel")
 
 
 def pytest_collection_modifyitems(items):
@@ -441,3 +441,59 @@ def redis_cluster(tmp_path_factory):
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+class RedisSentinelServers:
+    """A master, its replica and one sentinel watching them (``.url`` is the storage URI)."""
+
+    SERVICE = "gateway-test"
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.master_port, self.replica_port, self.sentinel_port = free_ports(3)
+        self.url = f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{self.SERVICE}"
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def _server(self, name: str, args: list[str], port: int) -> None:
+        self.processes[name] = subprocess.Popen(
+            ["redis-server", *args], cwd=self.dir, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_for_port(port, self.processes[name])
+
+    def start(self) -> None:
+        common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        self._server("master", ["--port", str(self.master_port), *common], self.master_port)
+        self._server("replica", ["--port", str(self.replica_port), *common, "--replicaof",
+                                 "127.0.0.1", str(self.master_port)], self.replica_port)
+        conf = self.dir / "sentinel.conf"  # the sentinel rewrites it: a file of its own
+        conf.write_text(f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                        f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.master_port} 1\n"
+                        f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+                        f"sentinel failover-timeout {self.SERVICE} 5000\n")
+        self._server("sentinel", [str(conf), "--sentinel"], self.sentinel_port)
+
+    def master(self) -> int:
+        """The port the sentinel names as the master now."""
+        out = subprocess.run(["redis-cli", "-p", str(self.sentinel_port), "sentinel",
+                              "get-master-addr-by-name", self.SERVICE],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+        return int(out[1]) if len(out) == 2 else 0
+
+    def kill_master(self) -> None:
+        self.processes["master"].kill()
+        self.processes["master"].wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_sentinel(tmp_path):
+    """A real Redis master, replica and sentinel for one test."""
+    servers = RedisSentinelServers(tmp_path)
+    servers.start()
+    yield servers
+    servers.stop()

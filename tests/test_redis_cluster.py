@@ -44,3 +44,30 @@ def test_breaker_state_is_shared_between_gateways(make_gateway, redis_cluster):
         == [502, 502]
     refused = requests.get(f"{second.url}/gone/x", timeout=10)
     assert refused.status_code == 503 and refused.json()["error"] == "upstream_unavailable"
+
+
+def test_a_cluster_down_at_start_is_used_once_it_answers(make_gateway, upstream, tmp_path):
+    """The gateway starts without its Cluster, fails open, and counts in the Cluster
+    within 10 s of it answering."""
+    import time
+
+    from tests.conftest import RedisClusterServers
+
+    cluster = RedisClusterServers(tmp_path)
+    gw = make_gateway({"storage": cluster.url, "services": {"users": {
+        "upstream": upstream.url, "rate_limit": "3/minute", "cache": {"ttl": 30},
+        "circuit_breaker": {"failures": 3}}}})
+    assert [requests.get(f"{gw.url}/users/{i}", timeout=10).status_code
+            for i in range(5)] == [200] * 5                       # failing open
+    assert requests.get(f"{gw.url}/readyz", timeout=10).json()["storage"] == "unreachable"
+    cluster.start()
+    try:
+        answered = time.monotonic()
+        statuses: list[int] = []
+        while time.monotonic() - answered < 10 and 429 not in statuses:
+            statuses.append(requests.get(f"{gw.url}/users/x", timeout=10).status_code)
+            time.sleep(0.2)
+        assert 429 in statuses, "the Cluster was not used within 10 s of it answering"
+        assert statuses[-4:] == [200, 200, 200, 429]
+    finally:
+        cluster.stop()

@@ -12,7 +12,7 @@ from flask import Flask
 
 from ..config import GatewayConfig
 from ..routing import Route
-from ..storage import redis_client
+from ..storage import redis_connection
 from ..telemetry import metrics
 from ..telemetry.storagehealth import StorageHealth
 from ..tokens import Verifier
@@ -47,7 +47,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     if any(config.has_quota(r.policies) for r in routes):
         limiter = GatewayLimiter(config, storage,
                                  on_storage_error=health.on_error("quota"))
-    client = redis_client(storage) if storage is not None else None
+    connection = redis_connection(storage)
 
     chains: dict[str, Chain] = {}
     for route in routes:
@@ -69,7 +69,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
                 limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
             chain.append(Quota(limiter))
         if "cache" in steps:
-            store = RedisStore(client, route.name) if client is not None else MemoryStore()
+            store = RedisStore(connection, route.name) if connection is not None else MemoryStore()
             chain.append(ResponseCache(route.name, p.cache, store,  # type: ignore[arg-type]
                                        by_consumer=bool(p.auth_methods),
                                        on_result=metrics.cache_result(route.name),

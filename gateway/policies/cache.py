@@ -90,16 +90,18 @@ class MemoryStore:
 class RedisStore:
     """Entries in Redis with their TTL, shared by every worker and gateway."""
 
-    def __init__(self, client, route: str):
-        self.client = client
+    def __init__(self, connection, route: str):
+        """:param connection: ``f() -> client`` (gateway/storage.py: redis_connection)."""
+        self.connection = connection
         self.prefix = f"{REDIS_PREFIX}{route}:"
 
     def get(self, key: str) -> Entry | None:
-        data = self.client.get(self.prefix + key)
+        data = self.connection().get(self.prefix + key)
         return Entry.from_json(data) if data else None
 
     def put(self, key: str, entry: Entry) -> None:
-        self.client.set(self.prefix + key, entry.to_json(), px=max(1, int(entry.ttl * 1000)))
+        self.connection().set(self.prefix + key, entry.to_json(),
+                              px=max(1, int(entry.ttl * 1000)))
 
 
 class ResponseCache(Policy):

@@ -35,7 +35,7 @@ from limits.storage import RedisStorage
 from limits.util import WindowStats
 
 from .. import state as request_state
-from .onetrip import OneTripFixedWindow
+from .onetrip import OneTripFixedWindow, Script
 
 #: A lease is at most what is left divided by this.
 LEASE_FRACTION = 32
@@ -88,7 +88,7 @@ class LeasedFixedWindow(OneTripFixedWindow):
 
     def __init__(self, storage: RedisStorage):
         super().__init__(storage)
-        self._grant = storage.get_connection().register_script(GRANT)  # type: ignore[arg-type]
+        self._grant = Script(storage, GRANT)
         self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
         self._made = 0

@@ -12,6 +12,7 @@ workers and hosts, and a gateway mixing versions counts the same windows.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from limits import RateLimitItem
 from limits.storage import RedisStorage
@@ -32,6 +33,22 @@ return {count, redis.call("pttl", KEYS[1])}
 """
 
 
+class Script:
+    """A Lua script, registered on the storage's client when first run (a Cluster
+    that was down at start has no client before that); redis-py loads it again
+    where a server lacks it (``NOSCRIPT`` after a failover)."""
+
+    def __init__(self, storage: RedisStorage, source: str):
+        self.storage, self.source = storage, source
+        self._script: Any = None
+
+    def __call__(self, keys: list[str], args: list) -> list:
+        if self._script is None:
+            self._script = self.storage.get_connection().register_script(
+                self.source)  # type: ignore[arg-type]
+        return self._script(keys, args)
+
+
 class OneTripFixedWindow(FixedWindowRateLimiter):
     """limits' fixed window, with ``hit`` and ``get_window_stats`` sharing one round trip."""
 
@@ -39,8 +56,7 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
 
     def __init__(self, storage: RedisStorage):
         super().__init__(storage)
-        self._incr_and_pttl = storage.get_connection().register_script(
-            INCR_AND_PTTL)  # type: ignore[arg-type]
+        self._incr_and_pttl = Script(storage, INCR_AND_PTTL)
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
         key = item.key_for(*identifiers)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from ..config import BreakerConfig
-from ..storage import BACKEND_ERRORS, redis_client
+from ..storage import BACKEND_ERRORS, redis_connection
 
 log = logging.getLogger("gateway.breaker")
 REDIS_PREFIX = "gateway:breaker:"
@@ -75,25 +75,26 @@ class MemoryBreakerState:
 class RedisBreakerState:
     """Breaker state in Redis: the same breaker for every worker and gateway."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, connection):
+        """:param connection: ``f() -> client`` (gateway/storage.py: redis_connection)."""
+        self.connection = connection
 
     def check(self, key: str, reset_after: float) -> tuple[float, bool]:
         base = _base(key)
-        open_until, failures = self.client.mget(base + ":open", base + ":failures")
+        open_until, failures = self.connection().mget(base + ":open", base + ":failures")
         if open_until is None:
             return 0.0, failures is not None
         remaining = float(open_until) - time.time()
         if remaining > 0:
             return remaining, True
         # half-open: one probe for everyone, elected by SET NX
-        if self.client.set(base + ":probe", "1", nx=True, px=int(reset_after * 1000)):
+        if self.connection().set(base + ":probe", "1", nx=True, px=int(reset_after * 1000)):
             return 0.0, True
         return max(1.0, reset_after), True
 
     def success(self, key: str) -> bool:
         base = _base(key)
-        pipe = self.client.pipeline()
+        pipe = self.connection().pipeline()
         pipe.delete(base + ":open")
         pipe.delete(base + ":failures", base + ":probe")
         closed, _ = pipe.execute()
@@ -102,14 +103,14 @@ class RedisBreakerState:
     def failure(self, key: str, threshold: int, reset_after: float) -> bool:
         base = _base(key)
         ttl_ms = int(reset_after * 1000) * 10  # forget stale counts eventually
-        pipe = self.client.pipeline()
+        pipe = self.connection().pipeline()
         pipe.incr(base + ":failures")
         pipe.pexpire(base + ":failures", ttl_ms)
         pipe.exists(base + ":open")
         pipe.delete(base + ":probe")
         count, _, was_open, _ = pipe.execute()
         if count >= threshold or was_open:
-            self.client.set(base + ":open", repr(time.time() + reset_after), px=ttl_ms)
+            self.connection().set(base + ":open", repr(time.time() + reset_after), px=ttl_ms)
             return not was_open
         return False
 
@@ -163,7 +164,7 @@ def breaker_factory(service: str, config: BreakerConfig, storage,
                     on_change=None, on_storage_error=None) -> Callable[[str], CircuitBreaker]:
     """``f(target_url) -> CircuitBreaker`` for a service, sharing one state store
     (Redis when ``storage`` is a Redis storage, else this process's memory)."""
-    client = redis_client(storage) if storage is not None else None
-    state = RedisBreakerState(client) if client is not None else MemoryBreakerState()
+    connection = redis_connection(storage)
+    state = RedisBreakerState(connection) if connection is not None else MemoryBreakerState()
     return lambda target: CircuitBreaker(config, state, service, target, on_change=on_change,
                                          on_storage_error=on_storage_error)
