@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import issuer, nginx  # noqa: E402
-from tests.conftest import free_port, wait_for_port  # noqa: E402
+from tests.conftest import RedisClusterServers, free_port, wait_for_port  # noqa: E402
 
 BENCH_KEY = "bench-key"
 BENCH_REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
@@ -118,10 +118,12 @@ def uvicorn(app: str, port: int, workers: int, env: dict | None = None) -> subpr
                    "--log-level", "warning"], env)
 
 
-def gateway_config(path: Path, upstream: str, full_chain: bool) -> Path:
+def gateway_config(path: Path, upstream: str, full_chain: bool, storage: str = BENCH_REDIS,
+                   quota_mode: str = "exact") -> Path:
     if full_chain:
         path.write_text(
-            f"storage: {BENCH_REDIS}\n"
+            f"storage: {storage}\n"
+            f"quota: {{mode: {quota_mode}}}\n"
             f"consumers:\n  bench:\n    keys: [{BENCH_KEY}]\n"
             f"services:\n  users:\n    upstream: {upstream}\n"
             "    auth: api_key\n    rate_limit: 100000000/minute\n")
@@ -142,12 +144,15 @@ def jwt_config(path: Path, upstream: str, jwks_uri: str) -> Path:
 
 
 def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
-               tmp: Path, idp: issuer.BenchIssuer) -> list[Contender]:
+               tmp: Path, idp: issuer.BenchIssuer, cluster_url: str) -> list[Contender]:
     gateway_env = {"GATEWAY_WORKERS": str(workers)}
     user_proxy = ("-w", str(workers), "-k", "gthread", "--threads", "8")
     env = {"BENCH_UPSTREAM": backend_url}
     proxy_only = gateway_config(tmp / "proxy.yaml", backend_url, full_chain=False)
     full = gateway_config(tmp / "full.yaml", backend_url, full_chain=True)
+    leased = gateway_config(tmp / "lease.yaml", backend_url, full_chain=True, quota_mode="lease")
+    on_cluster = gateway_config(tmp / "cluster.yaml", backend_url, full_chain=True,
+                                storage=cluster_url)
     slow = gateway_config(tmp / "slow.yaml", slow_url, full_chain=False)
     user_conf = "bench/upstream.conf.py"
     key = (f"X-API-Key: {BENCH_KEY}",)
@@ -173,6 +178,8 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
                   lambda p: uvicorn("bench.fastapi_peer:app", p, workers, env)),
         Contender("gateway, proxy only", gateway(proxy_only)),
         Contender("gateway, full chain", gateway(full), headers=key),
+        Contender(FULL_LEASE, gateway(leased), headers=key),
+        Contender(FULL_CLUSTER, gateway(on_cluster), headers=key),
         Contender(FULL_JWT, gateway(with_jwt), headers=bearer),
         Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
                   connections=256),
@@ -273,6 +280,8 @@ def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> 
 
 PROXY, FULL = "gateway, proxy only", "gateway, full chain"
 FULL_JWT = "gateway jwt, full chain (RS256)"
+FULL_LEASE = "gateway, full chain, quota lease"
+FULL_CLUSTER = "gateway, full chain, Redis Cluster"
 SLOW = "gateway, 200 ms upstream, 256 conns"
 STORM_ROW = f"gateway, proxy only, {STORM} conns at once"
 STORM_PLAIN_ROW = f"gateway, proxy only, {STORM} conns at once, gunicorn's gevent worker"
@@ -283,6 +292,7 @@ RATIOS = [
     (PROXY, "Flask + requests.Session", 1.5),
     (PROXY, "Flask alone (no upstream)", 0.6),
     (FULL, PROXY, 0.75),
+    (FULL_LEASE, PROXY, 0.85),
     (FULL, "seed proxy (requests.request)", 2.0),
     (FULL, "FastAPI + httpx (uvicorn)", 2.0),
     (FULL_JWT, FULL, 0.9),
@@ -328,7 +338,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", default="", help="run only contenders whose name has this")
+    parser.add_argument("--only", default="", help="run only contenders whose name has this "
+                        "(several: a|b)")
     parser.add_argument("--no-rss", action="store_true", help="skip the 100k-request RSS check")
     args = parser.parse_args()
     for tool in ("wrk",):
@@ -338,6 +349,8 @@ def main() -> int:
     nginx.nginx_binary()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    cluster = RedisClusterServers(tmp)
+    cluster.start()
     backend_port, slow_port = free_port(), free_port()
     backend = nginx.backend(backend_port)
     slow = nginx.slow_backend(slow_port)
@@ -347,8 +360,8 @@ def main() -> int:
         wait_for_port(slow_port, slow)
         idp = issuer.BenchIssuer(free_port())
         field = contenders(args.workers, backend_url, backend_port,
-                           f"http://127.0.0.1:{slow_port}", tmp, idp)
-        field = [c for c in field if args.only in c.name]
+                           f"http://127.0.0.1:{slow_port}", tmp, idp, cluster.url)
+        field = [c for c in field if any(part in c.name for part in args.only.split("|"))]
         for round_ in range(args.rounds):
             for contender in field:
                 measure(contender, args.seconds)
@@ -359,6 +372,7 @@ def main() -> int:
         for process in (backend, slow):
             process.terminate()
             process.wait(timeout=30)
+        cluster.stop()
 
     by_name = {c.name: c.median() for c in field}
     print(f"\n{os.cpu_count()} cores, {args.workers} workers per Python contender, medians of "
