@@ -194,6 +194,16 @@ def hold_calls(port: int, path: str, count: int, upstream_app, wait: float = 20)
     return held, statuses
 
 
+def wait_for(condition, timeout: float = 20) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds (asked every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

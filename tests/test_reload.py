@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import pytest
 import requests
 import yaml
 
-
-def wait_for(condition, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.conftest import wait_for
 
 
 @pytest.mark.fault

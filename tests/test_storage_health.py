@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 import yaml
+
+from tests.conftest import wait_for
 
 
 def config(storage: str, upstream: str, **extra) -> dict:
@@ -49,15 +50,6 @@ def storage_up(url: str) -> float:
         if line.startswith("gateway_storage_up"):
             return float(line.split()[-1])
     raise AssertionError("gateway_storage_up is not exported")
-
-
-def wait_for(predicate, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_readyz_metrics_and_the_status_page_follow_the_store(make_gateway, upstream,
