@@ -95,8 +95,10 @@ def request(port: int, method: str, path: str, client: str = "127.0.0.5",
     return conn.getresponse()
 
 
-def test_the_gateway_sees_and_limits_by_the_real_client_address(behind_nginx, upstream):
-    gw, nginx = behind_nginx({"trusted_proxies": 1, "services": {"users": {
+def test_the_gateway_sees_and_limits_by_the_real_client_address(behind_nginx, upstream,
+                                                                redis_url):
+    # Redis: nginx's connections may reach either worker, and the quota must count them all
+    gw, nginx = behind_nginx({"trusted_proxies": 1, "storage": redis_url, "services": {"users": {
         "upstream": upstream.url, "rate_limit": "3/minute"}}})
     seen = json.loads(request(nginx.port, "GET", "/users/echo").read())
     # the client, then nginx (the proxy the gateway trusts), as the chain goes
