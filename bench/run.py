@@ -55,6 +55,9 @@ class Result:
     #: req/s when other work shares the machine
     cpu_ms: float = 0.0
     requests: int = 0
+    #: the busiest child process's share of the children's CPU time (0.5 is an even
+    #: split over two workers; 1.0, one worker served every connection)
+    busiest: float = 0.0
 
 
 @dataclass
@@ -70,7 +73,8 @@ class Contender:
 
     def median(self) -> Result:
         return Result(*(statistics.median(getattr(r, f) for r in self.results)
-                        for f in ("rps", "p50_ms", "p99_ms", "errors", "cpu_ms", "requests")))
+                        for f in ("rps", "p50_ms", "p99_ms", "errors", "cpu_ms", "requests",
+                                  "busiest")))
 
 
 # -- wrk --------------------------------------------------------------------------
@@ -216,6 +220,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def children_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each child process (a gunicorn master's workers) and its descendants."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return {}
+    return {int(child): tree_cpu_seconds(int(child)) for child in children}
+
+
 def measure(contender: Contender, seconds: float) -> None:
     port = free_port()
     process = contender.start(port)
@@ -229,8 +242,13 @@ def measure(contender: Contender, seconds: float) -> None:
                                      f"{seconds + 2:g}s", url], stdout=subprocess.DEVNULL)
             time.sleep(1)
         cpu_before = tree_cpu_seconds(process.pid)
+        children_before = children_cpu_seconds(process.pid)
         result = wrk(url, seconds, contender.connections, contender.headers)
         cpu = tree_cpu_seconds(process.pid) - cpu_before
+        spent = [after - children_before.get(child, after)
+                 for child, after in children_cpu_seconds(process.pid).items()]
+        if len(spent) > 1 and sum(spent) > 0:
+            result.busiest = max(spent) / sum(spent)
         if load is not None:
             load.wait(timeout=seconds + 10)
         result.cpu_ms = cpu * 1000.0 / max(1, result.requests)
@@ -307,6 +325,12 @@ def report(field: dict[str, Contender], rss: tuple[int, int] | None) -> list[tup
     checks = [(f"{top} / {bottom} = {ratio(top, bottom):.2f} (>= {target:g})",
                ratio(top, bottom) >= target) for top, bottom, target in RATIOS
               if top in field and bottom in field]  # --only runs some rows
+    if PROXY in field:
+        # every round, not the median: one round with one worker doing all the work
+        # halves that round's req/s and every ratio taken in it
+        busiest = max(r.busiest for r in field[PROXY].results)
+        checks.append((f"{PROXY}: the busiest worker's share of CPU, worst round = "
+                       f"{busiest:.2f} (<= 0.6)", busiest <= 0.6))
     if STORM_ROW in field:
         storm = field[STORM_ROW].median()
         checks.append((f"{STORM} connections at once: socket errors and timeouts = "

@@ -87,6 +87,24 @@ def test_consumer_limit_spans_services(make_gateway, upstream):
     assert statuses == [200, 200, 200, 429]
 
 
+def test_each_consumer_meets_its_own_limit_on_a_shared_route(make_gateway, upstream):
+    # which limits apply is worked out once per route and consumer (not per
+    # request): interleaved consumers must still each get their own
+    gw = make_gateway({
+        "consumers": {"carol": {"keys": ["carol-key"], "rate_limit": "2/minute"},
+                      "dave": {"keys": ["dave-key"], "rate_limit": "4/minute"},
+                      "erin": {"keys": ["erin-key"]}},
+        "services": {"a": {"upstream": upstream.url, "auth": "api_key"}}})
+    seen: dict[str, list] = {"carol": [], "dave": [], "erin": []}
+    for _ in range(5):
+        for name in seen:
+            answer = raw_request(gw.port, "GET", "/a/1", headers={"X-API-Key": f"{name}-key"})
+            seen[name].append((answer.status, answer.header("RateLimit-Limit")))
+    assert seen["carol"] == [(200, "2")] * 2 + [(429, "2")] * 3
+    assert seen["dave"] == [(200, "4")] * 4 + [(429, "4")]
+    assert seen["erin"] == [(200, None)] * 5
+
+
 def test_quota_is_per_client_ip_without_auth(make_gateway, upstream):
     gw = make_gateway({"trusted_proxies": 1, "services": {"users": {
         "upstream": upstream.url, "rate_limit": "1/minute"}}})

@@ -149,6 +149,9 @@ class LeasedFixedWindow(OneTripFixedWindow):
         if seen is None:
             with self._lock:
                 lease = self._leases.get(key)
-            if lease is not None and lease.resets > time.time():
-                self._remember(key, item, lease)
-        return super().get_window_stats(item, *identifiers)
+            if lease is None or lease.resets <= time.time():
+                return super().get_window_stats(item, *identifiers)
+            self._remember(key, item, lease)
+            seen = request_state.current().quota_windows[key]
+        count, reset = seen
+        return WindowStats(reset, max(0, item.amount - count))

@@ -7,8 +7,13 @@ few dozen connections a second, and a burst (a deploy of the callers, a
 mobile reconnect wave, a load balancer checking every replica) waits in the
 listen queue past clients' timeouts (measured: 256 connections opened at
 once left 60 queued after 2 s and 65 past a 5 s timeout). This worker
-accepts up to :data:`ACCEPT_BATCH` per pass, as gevent does by default; the
-other workers still wake for the same socket, so a burst is shared.
+accepts up to :data:`ACCEPT_BATCH` per pass *while its loop is slow* (a 10 ms
+timer fires more than :data:`SLOW_PASS` late): then its next chance to accept
+is far away. While its loop is quick it accepts one per pass, as gunicorn
+does, and that is what spreads connections over the workers: all of them
+wake for the same socket, and the first awake would otherwise take a whole
+burst (measured: 32 keep-alive connections opened at once all went to one of
+two workers in 3 runs of 5, which then served at half the machine's rate).
 
 **A quiet stop.** Ctrl-C in a terminal sends SIGINT to the master and every
 worker. gunicorn's gevent worker raises ``SystemExit`` from a greenlet, and
@@ -24,21 +29,55 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import gevent
 from gevent.server import StreamServer
 from gunicorn.workers import ggevent
 
-#: Connections one worker accepts per pass of its event loop (gevent's default is 100).
+#: Connections one worker accepts per pass of a slow loop (gevent's default is 100).
 ACCEPT_BATCH = 64
+#: A loop whose timer fires this many seconds late is slow: accept in batches.
+SLOW_PASS = 0.005
+
+
+class LoopLag:
+    """How late the worker's event loop runs a repeating timer: roughly how long
+    one pass of the loop takes at the moment."""
+
+    INTERVAL = 0.01
+
+    def __init__(self, loop, clock=time.monotonic):
+        self.late = 0.0
+        self._clock = clock
+        self._due = clock() + self.INTERVAL
+        self._timer = loop.timer(self.INTERVAL, self.INTERVAL)
+        self._timer.ref = False  # never what keeps a stopping worker's loop alive
+        self._timer.start(self.tick)
+
+    def tick(self) -> None:
+        now = self._clock()
+        self.late = max(0.0, now - self._due)
+        self._due = now + self.INTERVAL
+
+    @property
+    def accept_batch(self) -> int:
+        """Connections to accept in this pass: one while the loop is quick (the
+        other workers share a burst), a batch while it is slow."""
+        return ACCEPT_BATCH if self.late > SLOW_PASS else 1
 
 
 class BurstAcceptingServer(StreamServer):
-    """A StreamServer whose ``max_accept`` gunicorn cannot lower to 1."""
+    """A StreamServer that accepts in batches while its loop is slow; gunicorn cannot
+    pin its ``max_accept`` to 1."""
+
+    _lag: LoopLag | None = None
 
     @property
     def max_accept(self) -> int:  # type: ignore[override]
-        return ACCEPT_BATCH
+        if self._lag is None:  # made on first use: in the worker, on its loop
+            self._lag = LoopLag(self.loop)
+        return self._lag.accept_batch
 
     @max_accept.setter
     def max_accept(self, value: int) -> None:
