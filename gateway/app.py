@@ -23,7 +23,7 @@ from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
 from .openapi import openapi_document
 from .policies import build as policies
-from .routing import CONFIG_CHECKS, register_routes, route_names
+from .routing import CONFIG_CHECKS, ConnectionSlots, register_routes, route_names
 from .storage import open_storage
 from .telemetry import accesslog, metrics
 from .telemetry.callhooks import RequestCallHooks
@@ -81,7 +81,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         gateway.tracing.init_app(app)
     register_error_handlers(app)
     endpoints.register(app)
-    routes = register_routes(app, config, upstreams, gateway.call_pool)
+    routes = register_routes(app, config, upstreams, gateway.call_pool,
+                             ConnectionSlots(storage, health.on_error("websocket")))
     policies.install(app, config, routes, storage, health,
                      tokens=Verifier(config.issuers) if config.issuers else None)
 

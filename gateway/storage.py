@@ -50,6 +50,22 @@ def redis_connection(storage: LimitsStorage | None) -> Callable[[], Any] | None:
     return None
 
 
+class Script:
+    """A Lua script, registered on the storage's client when first run (a Cluster
+    that was down at start has no client before that); redis-py loads it again
+    where a server lacks it (``NOSCRIPT`` after a failover)."""
+
+    def __init__(self, storage: RedisStorage, source: str):
+        self.storage, self.source = storage, source
+        self._script: Any = None
+
+    def __call__(self, keys: list[str], args: list) -> list:
+        if self._script is None:
+            self._script = self.storage.get_connection().register_script(
+                self.source)  # type: ignore[arg-type]
+        return self._script(keys, args)
+
+
 def open_storage(uri: str) -> LimitsStorage:
     """The one ``limits`` storage for a URI; quotas, cache and breakers all use it."""
     options = storage_options(uri)

@@ -49,6 +49,34 @@ class Timeout(Section):
         return handler(value)
 
 
+class WebSocketConfig(Section):
+    """``websocket: true`` or a mapping: WebSocket handshakes are passed through."""
+
+    idle_timeout: Seconds = Field(300.0, description="seconds with no byte either way: both "
+                                  "sides get a Close (1001) and are closed")
+    max_lifetime: float = Field(0.0, ge=0, description="seconds a connection may stay open; "
+                                "0: no limit")
+    max_per_consumer: int = Field(0, ge=0, description="open at once per consumer (API key, "
+                                  "token subject, else client address); 0: no limit")
+    credentials_query: str | None = Field(
+        None, min_length=1, description="a query parameter of a handshake that may carry the "
+        "API key or bearer token (browsers cannot set headers on a WebSocket); removed before "
+        "the handshake goes upstream")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _switch(cls, value: Any, handler):
+        if value is True:
+            value = {}
+        elif not isinstance(value, (dict, WebSocketConfig)):
+            raise fail(f"expected true, false or a mapping (idle_timeout, max_lifetime, "
+                       f"max_per_consumer, credentials_query), got {kind_of(value)}")
+        return handler(value)
+
+    def describe(self) -> str:
+        return "websocket"
+
+
 class ServiceConfig(RoutePolicies):
     """One backend service, mounted at ``prefix`` (default ``/<name>``)."""
 
@@ -67,6 +95,8 @@ class ServiceConfig(RoutePolicies):
     transform: TransformConfig | None = None
     openapi: str | None = Field(None, description="the path of the upstream's own OpenAPI "
                                 "document, e.g. /openapi.json, merged into the gateway's")
+    websocket: WebSocketConfig | None = Field(None, description="pass WebSocket handshakes "
+                                              "through (true, or a mapping of settings)")
 
     _name: str = PrivateAttr("")
 
@@ -109,6 +139,11 @@ class ServiceConfig(RoutePolicies):
             raise fail(f"{prefix!r} must not contain '.' or '..' segments")
         return prefix.rstrip("/") or "/"
 
+    @field_validator("websocket", mode="before")
+    @classmethod
+    def _websocket_off(cls, value: Any) -> Any:
+        return None if value is False else value
+
     @field_validator("openapi")
     @classmethod
     def _openapi_path(cls, path: str | None) -> str | None:
@@ -123,11 +158,13 @@ class ServiceConfig(RoutePolicies):
     def describe(self) -> str:
         breaker = self.circuit_breaker
         own = [f"breaker {breaker.failures}/{breaker.reset_after:g}s" if breaker else "",
-               self.transform.describe() if self.transform else ""]
+               self.transform.describe() if self.transform else "",
+               self.websocket.describe() if self.websocket else ""]
         return ", ".join(p for p in (super().describe(), *own) if p)
 
     def keeps_state(self) -> bool:
-        return super().keeps_state() or self.circuit_breaker is not None
+        return (super().keeps_state() or self.circuit_breaker is not None
+                or bool(self.websocket and self.websocket.max_per_consumer))
 
     @property
     def upstreams(self) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from ..config import CacheConfig
 from ..routing.headers import header_tokens
 from ..routing.paths import raw_target
 from ..storage import BACKEND_ERRORS
-from ..transport import BodyObserver, UpstreamBody
+from ..transport import BodyObserver, UpstreamBody, is_stream
 from . import Policy
 
 log = logging.getLogger("gateway.cache")
@@ -121,8 +121,8 @@ class ResponseCache(Policy):
     def before(self):
         state = request_state.current()
         state.cache_status = "BYPASS"
-        if request.method not in ("GET", "HEAD"):
-            return None
+        if request.method not in ("GET", "HEAD") or "HTTP_UPGRADE" in request.environ:
+            return None  # an Upgrade (a WebSocket handshake) is never answered from the cache
         directives = request.headers.get("Cache-Control", "").lower()
         if "no-store" in directives:
             return None
@@ -189,6 +189,8 @@ class ResponseCache(Policy):
         """The TTL to store this answer for, or None when it must not be stored."""
         if response.status_code not in self.config.statuses or "Set-Cookie" in response.headers:
             return None
+        if is_stream(response.headers.get("Content-Type")):
+            return None  # events and lines are for whoever listens now, not for later
         directives = response.headers.get("Cache-Control", "").lower()
         if any(d in directives for d in ("no-store", "private", "no-cache")):
             return None

@@ -35,7 +35,8 @@ from limits.storage import RedisStorage
 from limits.util import WindowStats
 
 from .. import state as request_state
-from .onetrip import OneTripFixedWindow, Script
+from ..storage import Script
+from .onetrip import OneTripFixedWindow
 
 #: A lease is at most what is left divided by this.
 LEASE_FRACTION = 32

@@ -12,7 +12,6 @@ workers and hosts, and a gateway mixing versions counts the same windows.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from limits import RateLimitItem
 from limits.storage import RedisStorage
@@ -20,6 +19,7 @@ from limits.strategies import FixedWindowRateLimiter
 from limits.util import WindowStats
 
 from .. import state as request_state
+from ..storage import Script
 
 #: INCRBY, set the window's expiry on its first hit (as limits' incr_expire.lua
 #: does), and return the count with the window's time to live in milliseconds.
@@ -31,22 +31,6 @@ if count == amount then
 end
 return {count, redis.call("pttl", KEYS[1])}
 """
-
-
-class Script:
-    """A Lua script, registered on the storage's client when first run (a Cluster
-    that was down at start has no client before that); redis-py loads it again
-    where a server lacks it (``NOSCRIPT`` after a failover)."""
-
-    def __init__(self, storage: RedisStorage, source: str):
-        self.storage, self.source = storage, source
-        self._script: Any = None
-
-    def __call__(self, keys: list[str], args: list) -> list:
-        if self._script is None:
-            self._script = self.storage.get_connection().register_script(
-                self.source)  # type: ignore[arg-type]
-        return self._script(keys, args)
 
 
 class OneTripFixedWindow(FixedWindowRateLimiter):

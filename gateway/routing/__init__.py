@@ -28,12 +28,15 @@ from ..telemetry import metrics
 from ..transport import Upstream
 from .blueprints import blueprint_checks, route_names
 from .proxy import ServiceProxy
+from .slots import ConnectionSlots
+from .websocket import WebSocketRelay
 
 #: What validating a config needs beyond gateway/config: ``create_app`` and
 #: ``gateway check`` both pass these to ``load_config``/``parse_config``.
 CONFIG_CHECKS = (blueprint_checks,)
 
-__all__ = ["CONFIG_CHECKS", "Route", "register_routes", "route_names", "route_table"]
+__all__ = ["CONFIG_CHECKS", "ConnectionSlots", "Route", "register_routes", "route_names",
+           "route_table"]
 
 
 @dataclass
@@ -59,9 +62,10 @@ class RestOfPath(PathConverter):
     part_isolating = False
 
 
-def service_blueprint(service: ServiceConfig, upstream: Upstream,
-                      trusted_proxies: int) -> Blueprint:
-    view = ServiceProxy(service, upstream, trusted_proxies)
+def service_blueprint(service: ServiceConfig, upstream: Upstream, trusted_proxies: int,
+                      slots: ConnectionSlots) -> Blueprint:
+    view = ServiceProxy(service, upstream, trusted_proxies,
+                        WebSocketRelay(service, upstream, slots))
     prefix = "" if service.prefix == "/" else service.prefix
     bp = Blueprint(service.name, __name__, url_prefix=prefix or None)
     methods = list(service.methods)
@@ -69,16 +73,20 @@ def service_blueprint(service: ServiceConfig, upstream: Upstream,
         # CORS preflights must reach the gateway's policy chain; the view
         # itself still answers 405 to any other OPTIONS request
         methods.append("OPTIONS")
-    for rule in ("/", "/<rest:subpath>"):
+    rules = ("/", "/<rest:subpath>", *([""] if prefix else []))
+    for rule in rules:
         # OPTIONS goes to the upstream like any method, not Flask's automatic answer
-        bp.add_url_rule(rule, "proxy", view, methods=methods, provide_automatic_options=False)
-    if prefix:
-        bp.add_url_rule("", "proxy_root", view, methods=methods, provide_automatic_options=False)
+        bp.add_url_rule(rule, "proxy_root" if rule == "" else "proxy", view, methods=methods,
+                        provide_automatic_options=False)
+        # werkzeug routes a WebSocket handshake only to rules marked for it: every
+        # service has them, so one without ``websocket`` can say so (400) by name
+        bp.add_url_rule(rule, "websocket", view, methods=["GET"], websocket=True,
+                        provide_automatic_options=False)
     return bp
 
 
 def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upstream],
-                    call_pool: CallPool) -> list[Route]:
+                    call_pool: CallPool, slots: ConnectionSlots) -> list[Route]:
     """Register every service, hand-written blueprint and aggregate; describe them
     for the policies."""
     app.url_map.converters["rest"] = RestOfPath
@@ -86,7 +94,7 @@ def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upst
     app.url_map.strict_slashes = False
     routes = []
     for name, service in config.services.items():
-        bp = service_blueprint(service, upstreams[name], config.trusted_proxies)
+        bp = service_blueprint(service, upstreams[name], config.trusted_proxies, slots)
         app.register_blueprint(bp)
         routes.append(Route(name, service, tuple(service.methods), bp, "service"))
     for entry in config.blueprints:

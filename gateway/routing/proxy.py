@@ -23,6 +23,7 @@ from ..errors import GatewayError
 from ..transport import NOT_SENT, READ_CHUNK, Answer, Upstream, UpstreamBody
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .paths import raw_target, strip_segments
+from .websocket import WebSocketRelay, is_handshake
 
 log = logging.getLogger("gateway.transform")
 
@@ -47,8 +48,10 @@ class ProxyResponse(Response):
 class ServiceProxy:
     """The view that forwards every request under a service's prefix."""
 
-    def __init__(self, service: ServiceConfig, upstream: Upstream, trusted_proxies: int):
+    def __init__(self, service: ServiceConfig, upstream: Upstream, trusted_proxies: int,
+                 websocket: WebSocketRelay):
         self.service = service
+        self.websocket = websocket
         self.upstream = upstream
         self.trusted_proxies = trusted_proxies
         self.prefix_segments = 0 if service.prefix == "/" else service.prefix.count("/")
@@ -81,6 +84,8 @@ class ServiceProxy:
         if self.service.strip_prefix:
             path = strip_segments(path, self.prefix_segments)
         headers = self.outgoing_headers(environ)
+        if is_handshake(environ):
+            return self.open_websocket(environ, path, query, target, headers)
         body: Iterator[bytes] | bytes | None
         body, chunked = self.request_body(environ)
         transformer = self.transformer
@@ -111,6 +116,17 @@ class ServiceProxy:
                         (k, v) for k, v in response_headers if k.lower() != "content-length"])
         return ProxyResponse(UpstreamBody(answer, first), status=status_line,
                              headers=response_headers, direct_passthrough=True)
+
+    def open_websocket(self, environ: dict, path: str, query: str, target: str,
+                       headers: dict[str, str]) -> Response:
+        """A WebSocket handshake: the same headers and rules as any request, then the
+        connection carried to its end (gateway/routing/websocket.py)."""
+        query = self.websocket.query_for_upstream(query)
+        if self.transformer is not None:
+            headers, query, _ = self.transformer.outgoing(headers, query, None)
+        if query or target.endswith("?"):
+            path = f"{path}?{query}"
+        return self.websocket.open(environ, path, headers)
 
     def whole_body(self, body: Iterator[bytes]) -> bytes:
         """A body a transform reshapes, read whole (BodyLimit or werkzeug bounds the stream)."""

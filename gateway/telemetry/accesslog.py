@@ -68,6 +68,9 @@ def init_app(app: Flask, log_format: str = "json") -> None:
             "cache": state.cache_status,
             "trace_id": state.trace_id,
         }
+        received = getattr(response, "bytes_received", None)
+        if received is not None:  # a WebSocket: the bytes the client sent after the handshake
+            entry["bytes_received"] = received
         started = state.started
         when_sent(response, lambda sent, error: _write(entry, started, sent, error, encode))
         return response
@@ -91,8 +94,9 @@ def _text(entry: dict) -> str:
             f"{entry['duration_ms']}ms")
     rest = " ".join(f"{key}={'-' if entry.get(key) is None else entry[key]}"
                     for key in ("service", "consumer", "issuer", "upstream", "upstream_ms", "cache",
-                                "client_ip", "bytes_sent", "request_id", "trace_id", "error")
-                    if key != "error" or key in entry)
+                                "client_ip", "bytes_sent", "bytes_received", "request_id",
+                                "trace_id", "error")
+                    if key not in ("error", "bytes_received") or key in entry)
     return f"{head} {rest}"
 
 

@@ -39,6 +39,15 @@ AUTH_FAILURES = Counter("gateway_auth_failures_total",
 STORAGE_ERRORS = Counter("gateway_storage_errors_total",
                          "Times the shared store (quotas, cache, breakers) could not be reached",
                          ["component"])
+WEBSOCKETS_OPEN = Gauge("gateway_websocket_connections", "WebSocket connections open now",
+                        ["service"], multiprocess_mode="livesum")
+WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
+                            "WebSocket connections ended, by who or what ended them "
+                            "(client, upstream, idle, lifetime, shutdown, error)",
+                            ["service", "reason"])
+WEBSOCKET_BYTES = Counter("gateway_websocket_bytes_total",
+                          "Bytes relayed on WebSocket connections after the handshake",
+                          ["service", "direction"])
 
 
 def route_label() -> str:

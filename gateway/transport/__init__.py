@@ -6,12 +6,14 @@
 - :mod:`.pools`: urllib3 pools that forward the request target byte for byte.
 - :mod:`.body`: :class:`UpstreamBody`, the streamed answer, and its observers.
 - :mod:`.errors`: :class:`UpstreamError`, what urllib3 failures become.
+- :mod:`.tunnel`: a WebSocket handshake upstream and the byte tunnel after it.
+- :mod:`.frames`: where WebSocket frames end, and the gateway's own Close frame.
 """
 
 from .answer import Answer
-from .body import READ_CHUNK, BodyObserver, UpstreamBody, when_sent
+from .body import READ_CHUNK, BodyObserver, UpstreamBody, is_stream, when_sent
 from .errors import UpstreamError
 from .upstream import DEFAULT_POOL_SIZE, NOT_SENT, CallHooks, Target, Upstream
 
 __all__ = ["Answer", "DEFAULT_POOL_SIZE", "NOT_SENT", "READ_CHUNK", "BodyObserver", "CallHooks",
-           "Target", "Upstream", "UpstreamBody", "UpstreamError", "when_sent"]
+           "Target", "Upstream", "UpstreamBody", "UpstreamError", "is_stream", "when_sent"]

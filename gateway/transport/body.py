@@ -17,6 +17,17 @@ from .errors import UpstreamError
 
 READ_CHUNK = 64 * 1024
 
+#: Answers that are a stream of events or lines (server-sent events, JSON lines):
+#: relayed as they come, never stored, reshaped or buffered.
+STREAM_TYPES = frozenset({"text/event-stream", "application/x-ndjson", "application/jsonl",
+                          "application/json-seq"})
+
+
+def is_stream(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` is one of :data:`STREAM_TYPES` (parameters ignored)."""
+    return bool(content_type) and \
+        content_type.partition(";")[0].strip().lower() in STREAM_TYPES  # type: ignore[union-attr]
+
 
 class BodyObserver:
     """Watches one streamed body; override what you need."""
@@ -111,4 +122,6 @@ def when_sent(response, callback: Callable[[int, UpstreamError | None], None]) -
     if isinstance(body, UpstreamBody):
         body.subscribe(_WhenSent(callback))
     else:
-        response.call_on_close(lambda: callback(response.content_length or 0, None))
+        # a response that counted its own bytes (a WebSocket's, which has no body) says so
+        response.call_on_close(lambda: callback(
+            getattr(response, "bytes_sent", None) or response.content_length or 0, None))

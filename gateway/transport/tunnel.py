@@ -1,0 +1,279 @@
+"""A WebSocket handshake with an upstream, and the byte tunnel after its ``101``.
+
+:func:`handshake` opens a connection of its own to one of the service's
+targets (a WebSocket cannot share a pooled connection: it keeps it), made by
+the target's pool so that TLS is set up as for every other call, sends the
+client's handshake and reads the answer's status line and headers.
+
+:class:`Tunnel` then carries bytes both ways, untouched, one thread per
+direction (greenlets under gunicorn's gevent worker, threads under ``flask
+run``), until either side closes, the connection has been idle too long or
+lived too long, or the worker stops. The side that stays is closed at once.
+When the gateway ends a connection itself it first sends each side a Close
+frame (1001, going away) between two of that side's frames.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .errors import UpstreamError, translate
+from .frames import GOING_AWAY, FrameBoundaries, close_frame
+from .upstream import NOT_SENT, Target, Upstream
+
+READ_CHUNK = 64 * 1024
+#: How long the gateway waits for both sides to answer its Close before it
+#: closes their connections.
+CLOSE_GRACE = 1.0
+
+#: Why a tunnel ended (the ``reason`` label of ``gateway_websocket_closed_total``).
+REASONS = ("client", "upstream", "idle", "lifetime", "shutdown", "error")
+
+
+@dataclass
+class UpstreamHandshake:
+    """The upstream's answer to a handshake: status line and headers read."""
+
+    status: int
+    reason: str
+    headers: http.client.HTTPMessage
+    target: str
+    sock: socket.socket
+    #: the answer read so far; reads what came after the headers first
+    response: http.client.HTTPResponse
+
+    def read1(self, size: int = READ_CHUNK) -> bytes:
+        return self.response.read1(size) if self.status != 101 else \
+            self.response.fp.read1(size)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        _close(self.sock)
+        try:
+            self.response.close()
+        except RuntimeError:  # still being read by a pump that outlived its join
+            pass
+
+
+def handshake(upstream: Upstream, target_path: str, headers: dict[str, str]) -> UpstreamHandshake:
+    """Send a WebSocket handshake to one of the service's targets.
+
+    :param target_path: raw ``/path?query`` relative to the target's base URL.
+    :raises UpstreamError: no target could be reached or it broke off its answer.
+    """
+    headers.update(upstream.hooks.headers())
+    target, _ = upstream.pick()
+    started = time.perf_counter()
+    sock = None
+    try:
+        sock = _connect(target)
+        lines = [f"GET {target.base_path + target_path} HTTP/1.1", f"Host: {target.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()
+                  if name.lower() != "host" and value != NOT_SENT]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        sock.settimeout(upstream.service.timeout.read)
+        response = http.client.HTTPResponse(sock, method="GET")
+        response.begin()
+        sock.settimeout(None)
+    except (OSError, http.client.HTTPException) as exc:
+        if sock is not None:
+            _close(sock)
+        failure = translate(exc, target.url)
+        target.mark_failed() if failure.kind == "connect" else None
+        upstream.hooks.record(target.url, started, time.perf_counter(), failure.kind)
+        raise failure from None
+    upstream.hooks.record(target.url, started, time.perf_counter(), None)
+    return UpstreamHandshake(response.status, response.reason or "", response.msg, target.url,
+                             sock, response)
+
+
+def _connect(target: Target) -> socket.socket:
+    """A new connection to ``target``, made (and TLS set up) as its pool makes them."""
+    connection = target.pool._new_conn()  # type: ignore[attr-defined]
+    connection.connect()
+    return connection.sock  # type: ignore[attr-defined]
+
+
+@dataclass
+class Traffic:
+    """What crossed a tunnel, and how it ended."""
+
+    to_client: int = 0
+    to_upstream: int = 0
+    reason: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+
+class Tunnel:
+    """Bytes both ways between a client and an upstream after the upstream's ``101``."""
+
+    def __init__(self, client: socket.socket, upstream: UpstreamHandshake, *,
+                 idle_timeout: float, max_lifetime: float = 0.0,
+                 on_bytes: Callable[[str, int], None] | None = None,
+                 every: tuple[float, Callable[[], None]] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        """
+        :param on_bytes: ``f(direction, count)`` as bytes cross (``to_client``, ``to_upstream``).
+        :param every: ``(seconds, f)``: ``f()`` runs that often while the tunnel is open.
+        """
+        self.client, self.upstream = client, upstream
+        self.idle_timeout, self.max_lifetime = idle_timeout, max_lifetime
+        self.on_bytes = on_bytes or (lambda direction, count: None)
+        self.every = every
+        self.clock = clock
+        self.traffic = Traffic(started=clock())
+        self.last_activity = self.traffic.started
+        self._ended = threading.Event()
+        self._saying_goodbye = False
+        #: a side answered the gateway's Close (sent anything after it, or hung up)
+        self._answered = {"client": threading.Event(), "upstream": threading.Event()}
+        self._sides = {
+            "to_client": _Side(client, masked=False),
+            "to_upstream": _Side(upstream.sock, masked=True),
+        }
+
+    def run(self) -> Traffic:
+        """Carry bytes until the connection ends; both connections are closed on return."""
+        pumps = [threading.Thread(target=self._pump, args=args, daemon=True) for args in (
+            (self.upstream.read1, "to_client", "upstream"),
+            (lambda size: self.client.recv(size), "to_upstream", "client"))]
+        for pump in pumps:
+            pump.start()
+        try:
+            reason = self._watch()
+            if reason:
+                self._say_goodbye(reason)
+        except BaseException:  # the worker stops (gevent kills the request's greenlet)
+            self._end("shutdown")
+            self._say_goodbye("shutdown")
+            raise
+        finally:
+            # shut down first: a pump blocked reading a socket returns at once (closing
+            # the upstream's buffered reader under a reading pump would fail instead)
+            _shutdown(self.client)
+            _shutdown(self.upstream.sock)
+            for pump in pumps:
+                pump.join(timeout=CLOSE_GRACE)
+            self.client.close()
+            self.upstream.close()
+        return self.traffic
+
+    def _watch(self) -> str | None:
+        """Wait for a side to leave, or for a limit; returns the limit reached, if any."""
+        deadline = self.traffic.started + self.max_lifetime if self.max_lifetime else None
+        period, task = self.every if self.every else (None, None)
+        next_task = self.traffic.started + period if period else None
+        while True:
+            now = self.clock()
+            if now - self.last_activity >= self.idle_timeout:
+                return self._end("idle")
+            if deadline is not None and now >= deadline:
+                return self._end("lifetime")
+            if next_task is not None and now >= next_task and task is not None:
+                task()
+                next_task = now + (period or 0)
+            wake = min(t for t in (self.last_activity + self.idle_timeout, deadline, next_task)
+                       if t is not None)
+            if self._ended.wait(timeout=max(0.0, wake - now)):
+                return None
+
+    def _end(self, reason: str) -> str | None:
+        """The first reason wins; returns it when this call set it."""
+        if self.traffic.reason:
+            return None
+        self.traffic.reason = reason
+        self._ended.set()
+        return reason
+
+    def _say_goodbye(self, reason: str) -> None:
+        """A Close (1001) to each side between two of its frames, then a moment for
+        their answers (the upstream hangs up after its Close; a client waits for us)."""
+        if reason not in ("idle", "lifetime", "shutdown"):
+            return
+        self._saying_goodbye = True
+        for side in self._sides.values():
+            side.close_when_whole(f"gateway: {reason}")
+        deadline = time.monotonic() + CLOSE_GRACE
+        for answered in self._answered.values():
+            answered.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _pump(self, read: Callable[[int], bytes], direction: str, source: str) -> None:
+        side = self._sides[direction]
+        try:
+            while True:
+                data = read(READ_CHUNK)
+                if self._saying_goodbye:
+                    self._answered[source].set()
+                if not data:
+                    self._end(source)
+                    return
+                if side.relay(data):
+                    self.last_activity = self.clock()
+                    setattr(self.traffic, direction, getattr(self.traffic, direction) + len(data))
+                    self.on_bytes(direction, len(data))
+        except (OSError, ValueError):
+            # a reset, or our own close of a socket (ValueError: its file is closed)
+            # while this pump read it: the first reason stands
+            self._end(source)
+        except Exception:
+            self._end("error")
+            raise
+        finally:
+            self._answered[source].set()
+
+
+class _Side:
+    """Writes toward one side, and the Close frame the gateway may owe it."""
+
+    def __init__(self, sock: socket.socket, masked: bool):
+        self.sock, self.masked = sock, masked
+        self.frames = FrameBoundaries()
+        self.lock = threading.Lock()
+        self.pending_close: str | None = None
+        self.sent_close = False
+
+    def relay(self, data: bytes) -> bool:
+        """Pass ``data`` on, unless the gateway's Close went out already; True if passed."""
+        with self.lock:
+            if self.sent_close:
+                return False  # the side's answer to our Close, or late frames: not relayed
+            self.sock.sendall(data)
+            self.frames.feed(data)
+            if self.pending_close is not None and self.frames.at_boundary:
+                self._send_close(self.pending_close)
+            return True
+
+    def close_when_whole(self, reason: str) -> None:
+        with self.lock:
+            if self.sent_close:
+                return
+            if self.frames.at_boundary:
+                self._send_close(reason)
+            else:
+                self.pending_close = reason
+
+    def _send_close(self, reason: str) -> None:
+        self.sent_close = True
+        try:
+            self.sock.sendall(close_frame(GOING_AWAY, reason, masked=self.masked))
+        except OSError:
+            pass
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _close(sock: socket.socket) -> None:
+    _shutdown(sock)
+    sock.close()
+
+
+__all__ = ["REASONS", "Traffic", "Tunnel", "UpstreamError", "UpstreamHandshake", "handshake"]
