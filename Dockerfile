@@ -9,7 +9,8 @@ WORKDIR /app
 # setup.cfg or constraints.txt changes.
 COPY setup.cfg pyproject.toml constraints.txt ./
 RUN python -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); \
-print(c['options']['install_requires'])" | grep -v '^ *#' > /tmp/requirements.txt \
+print(c['options']['install_requires']); print(c['options.extras_require']['examples'])" \
+ | grep -v '^ *#' > /tmp/requirements.txt \
  && pip install -c constraints.txt -r /tmp/requirements.txt && rm /tmp/requirements.txt
 
 COPY README.md wsgi.py gunicorn.conf.py lambda_handler.py ./

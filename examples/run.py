@@ -23,6 +23,10 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from examples.services import SERVICES
+from examples.updates import serve_updates
+
+#: the live order updates (a WebSocket backend, examples/updates.py)
+UPDATES_PORT = 9005
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +41,9 @@ def serve_backends(host: str = "127.0.0.1") -> list:
         threading.Thread(target=server.serve_forever, daemon=True, name=name).start()
         servers.append(server)
         print(f"backend {name:9} http://127.0.0.1:{port}")
+    port = int(os.environ.get("UPDATES_PORT") or UPDATES_PORT)
+    servers.append(serve_updates(host, port))
+    print(f"backend {'updates':9} ws://127.0.0.1:{port}")
     return servers
 
 
@@ -80,6 +87,8 @@ def main() -> int:
           f"/realms/dev/token | "
           f"python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
           f"  curl -H \"Authorization: Bearer $TOKEN\" http://{bind}/orders\n"
+          f"  python -m websockets 'ws://{bind}/updates/?access_token=demo-key'"
+          f"   (live order updates; type an order number to follow it)\n"
           f"  curl http://{bind}/readyz\n"
           f"  open http://{bind}/docs\n"
           "Ctrl-C stops it all.\n", flush=True)

@@ -23,7 +23,8 @@ def test_check_prints_route_table_for_the_example():
     assert any("api_key" in line for line in lines if line.startswith("/orders"))
     assert any(line.split()[:2] == ["/orders", "orders"] for line in lines)
     assert any(line.split()[:3] == ["/dashboard/<user_id>", "dashboard", "GET"] for line in lines)
-    assert "OK, 4 service(s), 1 aggregate(s)" in lines[-1]
+    assert "OK, 5 service(s), 1 aggregate(s)" in lines[-1]
+    assert any(line.split()[:2] == ["/updates", "updates"] and "websocket" in line for line in lines)
 
 
 def test_check_fails_with_key_paths(tmp_path):

@@ -18,9 +18,9 @@ from tests.conftest import ROOT, free_ports, wait_for_port
 @pytest.fixture
 def demo(tmp_path):
     """examples/run.py as `make run` starts it, on free ports; its output in a file."""
-    port, *backends = free_ports(5)
-    ports = dict(zip(("USERS_PORT", "ORDERS_PORT", "PRODUCTS_PORT", "IDP_PORT"), backends,
-                     strict=True))
+    port, *backends = free_ports(6)
+    ports = dict(zip(("USERS_PORT", "ORDERS_PORT", "PRODUCTS_PORT", "IDP_PORT", "UPDATES_PORT"),
+                     backends, strict=True))
     out = tmp_path / "run.log"
     env = dict(os.environ, GATEWAY_BIND=f"127.0.0.1:{port}",
                **{k: str(v) for k, v in ports.items()})
@@ -94,12 +94,25 @@ def test_demo_policies_behave_as_documented(demo):
     assert not [line for line in lines if '"GET /' in line or "HTTP/1.1\"" in line]
 
 
+def test_live_order_updates_over_a_websocket(demo):
+    """The README's line: the key in the query, as a browser would send it."""
+    import json
+
+    from websockets.sync.client import connect
+    url, _, _ = demo
+    with connect(url.replace("http://", "ws://") + "/updates/?access_token=demo-key",
+                 open_timeout=5) as ws:
+        assert json.loads(ws.recv(timeout=5)) == {"order": 1, "status": "received"}
+        ws.send("2")
+        assert json.loads(ws.recv(timeout=5)) == {"order": 2, "status": "received"}
+
+
 def test_backends_only_serves_the_shop_for_docker_compose():
     """docker-compose.yml's `backends` service: `python -m examples.run --backends-only`."""
-    ports = free_ports(3)
+    ports = free_ports(4)
     env = dict(os.environ, BACKENDS_HOST="127.0.0.1",
-               **{f"{name}_PORT": str(port)
-                  for name, port in zip(("USERS", "ORDERS", "PRODUCTS"), ports, strict=True)})
+               **{f"{name}_PORT": str(port) for name, port in
+                  zip(("USERS", "ORDERS", "PRODUCTS", "UPDATES"), ports, strict=True)})
     process = subprocess.Popen([sys.executable, "-m", "examples.run", "--backends-only"],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     try:

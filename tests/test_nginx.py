@@ -127,6 +127,37 @@ def test_a_streamed_answer_arrives_chunk_by_chunk(behind_nginx, upstream):
     assert response.readline() == b'{"line": 2}\n'
 
 
+def test_server_sent_events_pass_nginx_one_by_one(behind_nginx, upstream):
+    _, nginx = behind_nginx({"trusted_proxies": 1, "services": {"feed": upstream.url}})
+    response = request(nginx.port, "GET", "/feed/sse?count=3&every=1")
+    assert response.getheader("Content-Type") == "text/event-stream"
+    assert response.readline() == b"id: 0\n"  # before the upstream's second event
+    assert not upstream.app.events_outcome.is_set()
+    assert response.read().count(b"data: event") == 3
+
+
+def test_websockets_pass_nginx(behind_nginx):
+    from websockets.sync.client import connect
+
+    from tests.ws_upstream import WebSocketUpstream
+    ws_upstream = WebSocketUpstream()
+    try:
+        gw, nginx = behind_nginx({"trusted_proxies": 1, "services": {"chat": {
+            "upstream": ws_upstream.url, "websocket": True}}})
+        with connect(f"ws://127.0.0.1:{nginx.port}/chat/echo", open_timeout=5,
+                     max_size=None) as ws:
+            ws.send("through nginx")
+            assert ws.recv(timeout=5) == "through nginx"
+            big = b"\x01" * (1 << 20)
+            ws.send(big)
+            assert ws.recv(timeout=10) == big
+        # and plain requests still reuse nginx's keep-alive connections to the gateway
+        assert request(nginx.port, "GET", "/chat/echo").status == 426  # the upstream says so
+        assert ws_upstream.handshakes[0][1]["x-forwarded-for"] == "127.0.0.1, 127.0.0.1"
+    finally:
+        ws_upstream.stop()
+
+
 def test_a_large_upload_streams_through(behind_nginx, serve):
     """The upstream sees the first bytes of a 32 MiB upload before the client sends the rest."""
     received = {"bytes": 0}

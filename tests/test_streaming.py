@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -135,3 +136,67 @@ def test_large_chunked_upload_streams_with_flat_memory(gunicorn_gateway, upstrea
     assert got["body_length"] == size
     assert got["body_sha256"] == digest.hexdigest()
     assert growth < FLAT, f"worker RSS grew by {growth / MiB:.0f} MiB for a 256 MiB upload"
+
+
+# -- server-sent events ------------------------------------------------------------------
+
+def read_event(resp) -> bytes:
+    """One server-sent event (up to its blank line)."""
+    event = b""
+    while not event.endswith(b"\n\n"):
+        line = resp.readline()
+        if not line:
+            break
+        event += line
+    return event
+
+
+def test_events_arrive_one_by_one_and_are_marked_for_nginx(gunicorn_gateway, upstream):
+    gw = gunicorn_gateway({"services": {"feed": {"upstream": upstream.url,
+                                                 "cache": {"ttl": 60}}}}, workers=1)
+    for _ in range(2):  # never stored: the second request is no cache hit
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        conn.request("GET", "/feed/sse?count=3&every=1")
+        resp = conn.getresponse()
+        assert resp.getheader("Content-Type") == "text/event-stream"
+        assert resp.getheader("X-Accel-Buffering") == "no"
+        assert resp.getheader("X-Cache-Status") != "HIT"
+        assert read_event(resp) == b"id: 0\ndata: event 0\n\n"
+        # the first event is here while the upstream is still a second from its next
+        assert not upstream.app.events_outcome.is_set()
+        assert resp.read() == b"id: 1\ndata: event 1\n\nid: 2\ndata: event 2\n\n"
+        conn.close()
+
+
+def test_read_timeout_is_the_silence_between_events(gunicorn_gateway, upstream):
+    """A stream of an event a second runs its whole length under `timeout.read: 2`;
+    a silence longer than that cuts the answer short, never with a clean end."""
+    gw = gunicorn_gateway({"services": {"feed": {"upstream": upstream.url,
+                                                 "timeout": {"read": 2}}}}, workers=1)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=20)
+    conn.request("GET", "/feed/sse?count=11&every=1")  # 10 s
+    body = conn.getresponse().read()
+    assert body.count(b"data: event") == 11
+    conn.close()
+
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=20)
+    conn.request("GET", "/feed/sse?count=2&every=3")
+    resp = conn.getresponse()
+    assert read_event(resp) == b"id: 0\ndata: event 0\n\n"
+    with pytest.raises(http.client.IncompleteRead):
+        resp.read()
+    conn.close()
+    deadline = time.monotonic() + 5
+    while '"error":"timeout"' not in gw.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert '"error":"timeout"' in gw.log()
+
+
+def test_a_client_leaving_ends_the_upstream_stream(gunicorn_gateway, upstream):
+    gw = gunicorn_gateway({"services": {"feed": upstream.url}}, workers=1)
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    sock.sendall(b"GET /feed/sse?count=100&every=0.2 HTTP/1.1\r\nHost: gw\r\n\r\n")
+    assert b"data: event 0" in sock.recv(4096)
+    sock.close()
+    assert upstream.app.events_outcome.wait(timeout=3)
+    assert upstream.app.events_outcome.how == "client left"

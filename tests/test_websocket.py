@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -116,12 +117,11 @@ def test_each_side_leaving_closes_the_other(gunicorn_gateway, ws_upstream):
             ws.recv(timeout=2)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
     # the client drops its TCP connection without a Close: the upstream sees it end
-    ws = connect(ws_url(gw, "/chat/quiet"), open_timeout=5)
-    ws.socket.shutdown(socket.SHUT_RDWR)
-    ws.socket.close()
-    started = time.monotonic()
-    assert ws_upstream.wait_closed(2, timeout=2), "the upstream never saw the client leave"
-    assert time.monotonic() - started < 2
+    with connect(ws_url(gw, "/chat/quiet"), open_timeout=5) as ws:
+        ws.socket.shutdown(socket.SHUT_RDWR)
+        started = time.monotonic()
+        assert ws_upstream.wait_closed(2, timeout=2), "the upstream never saw the client leave"
+        assert time.monotonic() - started < 2
 
 
 def test_an_idle_connection_gets_1001_both_ways(gunicorn_gateway, ws_upstream):
@@ -141,15 +141,258 @@ def test_a_connection_is_one_access_log_line_with_its_bytes(gunicorn_gateway, ws
     with connect(ws_url(gw, "/chat/echo"), open_timeout=5, compression=None) as ws:
         ws.send("0123456789")
         assert ws.recv(timeout=5) == "0123456789"
-    deadline = time.monotonic() + 5
-    line = None
-    while time.monotonic() < deadline and line is None:
-        line = next((json.loads(text) for text in gw.log().splitlines()
-                     if text.startswith("{") and "\"status\":101" in text), None)
-        time.sleep(0.1)
-    assert line is not None, gw.log()
+    lines = [entry for entry in gw.access_lines(1) if entry["status"] == 101]
+    assert lines, gw.log()
+    line = lines[0]
     assert line["service"] == "chat" and line["path"] == "/chat/echo"
     # 10 bytes of payload each way: 2 bytes of header to the client, 6 (masked) from it,
     # plus each side's Close frame
     assert line["bytes_sent"] >= 12 and line["bytes_received"] >= 16
     assert line["duration_ms"] > 0
+
+
+# -- the chain: keys, tokens, origins, quotas, connections per consumer --------------
+
+def refused(url: str, **options):
+    """The HTTP answer to a refused handshake: (status, JSON body, headers)."""
+    with pytest.raises(InvalidStatus) as refusal:
+        connect(url, open_timeout=5, **options)
+    response = refusal.value.response
+    return response.status_code, json.loads(response.body or b"{}"), response.headers
+
+
+@pytest.fixture
+def idp(serve):
+    from tests.idp import IdentityProvider
+    provider = IdentityProvider()
+    provider.url = serve(provider).url
+    return provider
+
+
+def test_keys_and_tokens_guard_handshakes_and_may_come_in_the_query(make_gateway, ws_upstream,
+                                                                      idp):
+    gw = make_gateway({
+        "consumers": {"web": {"keys": ["web-key"]}},
+        "issuers": {"corp": {"issuer": idp.issuer, "audiences": ["orders-api"]}},
+        "services": {
+            "chat": {"upstream": ws_upstream.url, "auth": "api_key",
+                     "websocket": {"credentials_query": "access_token"}},
+            "feed": {"upstream": ws_upstream.url, "auth": ["api_key", "jwt"],
+                     "websocket": {"credentials_query": "access_token"}},
+            "strict": {"upstream": ws_upstream.url, "auth": "api_key", "websocket": True}}})
+    status, body, _ = refused(ws_url(gw, "/chat/echo"))
+    assert (status, body["error"]) == (401, "missing_api_key")
+    status, body, _ = refused(ws_url(gw, "/chat/echo?access_token=wrong"))
+    assert (status, body["error"]) == (401, "invalid_api_key")
+    with connect(ws_url(gw, "/chat/echo"), additional_headers={"X-API-Key": "web-key"},
+                 open_timeout=5) as ws:
+        ws.send("by header")
+        assert ws.recv(timeout=5) == "by header"
+    with connect(ws_url(gw, "/chat/echo?room=1&access_token=web-key"), open_timeout=5) as ws:
+        ws.send("by query")
+        assert ws.recv(timeout=5) == "by query"
+    path, headers = ws_upstream.handshakes[-1]
+    assert path == "/chat/echo?room=1"  # the credential never goes upstream
+    assert headers["x-consumer"] == "web" and "x-api-key" not in headers
+    with connect(ws_url(gw, f"/feed/echo?access_token={idp.token()}"), open_timeout=5) as ws:
+        ws.send("token")
+        assert ws.recv(timeout=5) == "token"
+    assert ws_upstream.handshakes[-1][1]["x-consumer"] == "corp:user-1"
+    # without credentials_query the query is not looked at
+    status, body, _ = refused(ws_url(gw, "/strict/echo?access_token=web-key"))
+    assert (status, body["error"]) == (401, "missing_api_key")
+
+
+def test_the_query_credential_is_for_handshakes_only(make_gateway, upstream):
+    gw = make_gateway({"consumers": {"web": {"keys": ["web-key"]}},
+                       "services": {"chat": {"upstream": upstream.url, "auth": "api_key",
+                                             "websocket": {"credentials_query": "access_token"}}}})
+    answer = gw.client.get("/chat/x?access_token=web-key")
+    assert answer.status_code == 401 and answer.get_json()["error"] == "missing_api_key"
+
+
+def test_a_foreign_origin_is_refused_when_cors_is_set(make_gateway, ws_upstream):
+    gw = make_gateway({"services": {"chat": {
+        "upstream": ws_upstream.url, "websocket": True,
+        "cors": {"origins": ["https://app.example.com"]}}}})
+    status, body, _ = refused(ws_url(gw, "/chat/echo"), origin="https://evil.example.net")
+    assert (status, body["error"]) == (403, "origin_not_allowed")
+    for origin in ("https://app.example.com", None):  # allowed, and a non-browser client
+        with connect(ws_url(gw, "/chat/echo"), origin=origin, open_timeout=5) as ws:
+            ws.send("ok")
+            assert ws.recv(timeout=5) == "ok"
+
+
+def test_a_handshake_costs_one_hit_of_the_quota(make_gateway, ws_upstream):
+    gw = make_gateway({"services": {"chat": {"upstream": ws_upstream.url, "websocket": True,
+                                             "rate_limit": "2/minute"}}})
+    for _ in range(2):
+        with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as ws:
+            for _ in range(5):  # messages are not requests: they cost nothing
+                ws.send("m")
+                ws.recv(timeout=5)
+    status, body, headers = refused(ws_url(gw, "/chat/echo"))
+    assert (status, body["error"]) == (429, "rate_limited") and headers["Retry-After"]
+
+
+def test_connections_per_consumer_are_limited_across_workers(gunicorn_gateway, ws_upstream,
+                                                              redis_url):
+    gw = gunicorn_gateway({
+        "storage": redis_url,
+        "consumers": {"web": {"keys": ["web-key"]}, "app": {"keys": ["app-key"]}},
+        "services": {"chat": {"upstream": ws_upstream.url, "auth": "api_key",
+                              "websocket": {"max_per_consumer": 3}}}}, workers=2)
+    key = {"X-API-Key": "web-key"}
+    with contextlib.ExitStack() as held:
+        opened = [held.enter_context(connect(ws_url(gw, "/chat/echo"), additional_headers=key,
+                                             open_timeout=5))
+                  for _ in range(3)]  # new connections land on either worker
+        for _ in range(4):
+            status, body, _ = refused(ws_url(gw, "/chat/echo"), additional_headers=key)
+            assert (status, body["error"]) == (429, "too_many_connections")
+        with connect(ws_url(gw, "/chat/echo"), additional_headers={"X-API-Key": "app-key"},
+                     open_timeout=5) as other:  # another consumer has its own count
+            other.send("x")
+            assert other.recv(timeout=5) == "x"
+        opened[0].close()
+        deadline = time.monotonic() + 5
+        while True:  # the closed one's slot comes back once the gateway has seen it end
+            try:
+                held.enter_context(connect(ws_url(gw, "/chat/echo"), additional_headers=key,
+                                           open_timeout=5))
+                break
+            except InvalidStatus:
+                assert time.monotonic() < deadline, "a closed connection's slot never came back"
+                time.sleep(0.1)
+
+
+def test_max_lifetime_ends_a_busy_connection_with_1001(make_gateway, ws_upstream):
+    gw = make_gateway(chat(ws_upstream, max_lifetime=1))
+    with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as ws:
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            while time.monotonic() - started < 5:  # never idle: only its age ends it
+                ws.send("ping")
+                ws.recv(timeout=5)
+        assert 0.9 < time.monotonic() - started < 3
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+def metric(text: str, sample: str) -> float:
+    """One sample's value in a /metrics page (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_connections_bytes_and_why_they_ended(make_gateway, ws_upstream):
+    gw = make_gateway(chat(ws_upstream))  # in-process: the counters are shared by the tests
+    samples = {"open": 'gateway_websocket_connections{service="chat"}',
+               "client": 'gateway_websocket_closed_total{reason="client",service="chat"}',
+               "to_client": 'gateway_websocket_bytes_total{direction="to_client",service="chat"}',
+               "to_upstream": 'gateway_websocket_bytes_total{direction="to_upstream",'
+                              'service="chat"}'}
+
+    def read() -> dict[str, float]:
+        text = gw.client.get("/metrics").get_data(as_text=True)
+        return {name: metric(text, sample) for name, sample in samples.items()}
+    before = read()
+    with connect(ws_url(gw, "/chat/echo"), open_timeout=5, compression=None) as ws:
+        ws.send("12345")
+        assert ws.recv(timeout=5) == "12345"
+        assert read()["open"] == before["open"] + 1
+    deadline = time.monotonic() + 5
+    while (after := read())["client"] < before["client"] + 1:  # the client said Close first
+        assert time.monotonic() < deadline, after
+        time.sleep(0.05)
+    assert after["open"] == before["open"]
+    # "12345" each way (2 + 5 bytes to the client, 6 + 5 masked from it), then each
+    # side's Close frame (2 + 2 bytes to the client, 6 + 2 from it)
+    assert after["to_client"] - before["to_client"] == 11
+    assert after["to_upstream"] - before["to_upstream"] == 19
+
+
+def test_a_reload_closes_open_connections_with_1001_after_the_graceful_timeout(
+        gunicorn_gateway, ws_upstream):
+    import signal
+    gw = gunicorn_gateway(chat(ws_upstream), workers=1,
+                          env={"GUNICORN_CMD_ARGS": "--graceful-timeout 2"})
+    with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as ws:
+        ws.send("before")
+        assert ws.recv(timeout=5) == "before"
+        gw.process.send_signal(signal.SIGHUP)
+        started = time.monotonic()
+        with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as fresh:  # the new worker
+            fresh.send("new")
+            assert fresh.recv(timeout=5) == "new"
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:  # the old connection keeps working until the graceful timeout
+                    ws.send("still here")
+                    assert ws.recv(timeout=5) == "still here"
+                    time.sleep(0.2)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+            assert 1.5 < time.monotonic() - started < 6
+    assert ws_upstream.wait_closed(1, timeout=3) and ws_upstream.closed[0] == 1001
+
+
+def test_lambda_answers_handshakes_with_501(ws_upstream):
+    from gateway.app import create_app
+    app = create_app(chat(ws_upstream))
+    answer = app.test_client().get("/chat/echo", headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})  # no server hands over a socket here
+    assert answer.status_code == 501
+    assert answer.get_json()["error"] == "websocket_not_supported"
+
+
+def test_the_status_page_counts_open_connections_across_workers(gunicorn_gateway, ws_upstream,
+                                                                upstream):
+    import requests
+    gw = gunicorn_gateway({"services": {"chat": {"upstream": ws_upstream.url, "websocket": True},
+                                        "plain": upstream.url}}, workers=2)
+
+    def open_now() -> dict:
+        services = requests.get(gw.url + "/_gateway/status.json", timeout=10).json()["services"]
+        return {s["name"]: s["websockets"] for s in services}
+    with contextlib.ExitStack() as held:
+        for _ in range(3):
+            held.enter_context(connect(ws_url(gw, "/chat/echo"), open_timeout=5))
+        assert open_now() == {"chat": 3, "plain": None}
+    deadline = time.monotonic() + 5
+    while open_now()["chat"] != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_five_hundred_open_at_once_while_plain_requests_are_served(gunicorn_gateway,
+                                                                   ws_upstream, upstream):
+    import asyncio
+
+    import requests
+    from websockets.asyncio.client import connect as connect_async
+    gw = gunicorn_gateway({"services": {"chat": {"upstream": ws_upstream.url, "websocket": True},
+                                        "plain": upstream.url}}, workers=2)
+    url = ws_url(gw, "/chat/echo")
+
+    async def hold_all() -> list[str]:
+        async def one(n: int):
+            ws = await connect_async(url, open_timeout=20)
+            await ws.send(f"hello {n}")
+            assert await asyncio.wait_for(ws.recv(), 20) == f"hello {n}"
+            return ws
+        opened = await asyncio.gather(*(one(n) for n in range(500)))
+        # every one open at once: each answers again, while plain requests go through
+        plain = asyncio.get_running_loop().run_in_executor(None, lambda: [
+            requests.get(gw.url + "/plain/echo", timeout=10).status_code for _ in range(50)])
+        answers = []
+        for n, ws in enumerate(opened):
+            await ws.send(f"again {n}")
+            answers.append(await asyncio.wait_for(ws.recv(), 20))
+        statuses = await plain
+        assert statuses == [200] * 50
+        await asyncio.gather(*(ws.close() for ws in opened))
+        return answers
+
+    answers = asyncio.run(hold_all())
+    assert answers == [f"again {n}" for n in range(500)]

@@ -118,6 +118,29 @@ class UpstreamApp:
             self.finished.set()
         return lines()
 
+    def do_sse(self, environ, start_response, query):
+        """Server-sent events: ``count`` of them, one every ``every`` seconds; how the
+        stream ended (``complete``, or ``client left``) goes in ``events_outcome``."""
+        count = int(query.get("count", ["3"])[0])
+        every = float(query.get("every", ["0.2"])[0])
+        start_response("200 OK", [("Content-Type", "text/event-stream"),
+                                  ("Cache-Control", "max-age=60")])
+        self.events_outcome = threading.Event()
+        self.events_outcome.how = None  # type: ignore[attr-defined]
+
+        def events():
+            how = "client left"
+            try:
+                for n in range(count):
+                    if n:
+                        time.sleep(every)
+                    yield f"id: {n}\ndata: event {n}\n\n".encode()
+                how = "complete"
+            finally:
+                self.events_outcome.how = how  # type: ignore[attr-defined]
+                self.events_outcome.set()
+        return events()
+
     def do_bytes(self, environ, start_response, query):
         size = int(query.get("size", ["0"])[0])
         start_response("200 OK", [("Content-Type", "application/octet-stream"),

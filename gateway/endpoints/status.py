@@ -71,6 +71,8 @@ def status_document() -> dict:
         state = "up" if healthy == len(targets) else "degraded" if healthy else "down"
         services.append({"name": name, "kind": "service", "prefix": service.prefix,
                          "state": state, "targets": targets,
+                         "websockets": (int(now.websockets.get(name, 0))
+                                        if service.websocket is not None else None),
                          **asdict(route_figures(name, now, then))})
     for entry in config.blueprints:
         name = entry.loaded.name

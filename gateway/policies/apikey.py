@@ -14,25 +14,44 @@ from collections.abc import Mapping
 from flask import request
 
 from .. import state as request_state
-from ..config import ConsumerConfig, hash_key
+from ..config import ConsumerConfig, RoutePolicies, hash_key
 from ..errors import GatewayError
+from ..routing.websocket import is_handshake
 from . import Policy
 
 HEADER = "X-API-Key"
 CHALLENGE = {"WWW-Authenticate": f'ApiKey realm="gateway", header="{HEADER}"'}
 
 
+def credentials_query(policies: RoutePolicies) -> str | None:
+    """The route's ``websocket.credentials_query``, if it has one."""
+    websocket = getattr(policies, "websocket", None)
+    return websocket.credentials_query if websocket is not None else None
+
+
+def query_credential(name: str | None) -> str | None:
+    """A key or token from the query parameter ``name`` of a WebSocket handshake
+    (browsers cannot set headers on one); never from another request."""
+    if name is None or not is_handshake(request.environ):
+        return None
+    return request.args.get(name) or None
+
+
 class ApiKeyAuth(Policy):
     step = "authentication"
 
-    def __init__(self, route: str, consumers: Mapping[str, ConsumerConfig]):
+    def __init__(self, route: str, consumers: Mapping[str, ConsumerConfig],
+                 from_query: str | None = None):
+        """:param from_query: ``websocket.credentials_query``: a handshake's key may
+            come in this query parameter."""
         self.route = route
+        self.from_query = from_query
         # (hash, name, services) read once: a pydantic model's attributes cost more
         self.keys = tuple((h, c.name, c.services) for c in consumers.values()
                           for h in c.key_hashes)
 
     def before(self):
-        key = request.headers.get(HEADER)
+        key = request.headers.get(HEADER) or query_credential(self.from_query)
         if not key:
             raise GatewayError(401, "missing_api_key",
                                f"this route needs an API key in the {HEADER} header", CHALLENGE)

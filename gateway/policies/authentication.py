@@ -27,7 +27,7 @@ from ..tokens.verify import invalid
 from . import Policy
 from .apikey import CHALLENGE as API_KEY_CHALLENGE
 from .apikey import HEADER as API_KEY_HEADER
-from .apikey import ApiKeyAuth
+from .apikey import ApiKeyAuth, credentials_query, query_credential
 
 _UNSAFE = ("\r", "\n", "\0")
 
@@ -40,7 +40,9 @@ class Authentication(Policy):
         methods = policies.auth_methods
         self.route = route
         self.policies = policies
-        self.keys = ApiKeyAuth(route, config.consumers) if "api_key" in methods else None
+        self.from_query = credentials_query(policies)
+        self.keys = ApiKeyAuth(route, config.consumers, self.from_query) \
+            if "api_key" in methods else None
         self.verifier = verifier if "jwt" in methods else None
         self.issuers = list(policies.issuers or config.issuers)
         self.on_failure = on_failure
@@ -62,6 +64,11 @@ class Authentication(Policy):
         assert self.verifier is not None
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
         token = token.strip()
+        if not scheme and (from_query := query_credential(self.from_query)):
+            # a handshake's credential in the query: a JWT has three dot-separated parts
+            if self.keys is not None and from_query.count(".") != 2:
+                return self.keys.before()
+            scheme, token = "bearer", from_query
         if scheme.lower() != "bearer" or not token:
             raise TokenError(401, "missing_token", "this route needs a bearer token "
                              "(Authorization: Bearer <token>)", self.challenge)

@@ -17,7 +17,7 @@ from ..telemetry import metrics
 from ..telemetry.storagehealth import StorageHealth
 from ..tokens import Verifier
 from . import Chain, Policy, install_chains, steps_for
-from .apikey import ApiKeyAuth
+from .apikey import ApiKeyAuth, credentials_query
 from .authentication import Authentication
 from .bodylimit import BodyLimit
 from .cache import MemoryStore, RedisStore, ResponseCache
@@ -32,7 +32,7 @@ def authentication(route: str, policies, config: GatewayConfig,
                    tokens: Verifier | None) -> Policy:
     """API keys alone keep their own policy; anything with jwt gets Authentication."""
     if policies.auth_methods == {"api_key"}:
-        return ApiKeyAuth(route, config.consumers)
+        return ApiKeyAuth(route, config.consumers, credentials_query(policies))
     return Authentication(route, policies, config, tokens, metrics.auth_failed)
 
 

@@ -4,6 +4,12 @@ Preflights (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
 are answered here, before API keys are checked, and never reach the upstream.
 Allowed origins get the ``Access-Control-*`` headers; others get none. Every
 response carries ``Vary: Origin`` so caches keep the variants apart.
+
+A WebSocket handshake is not covered by CORS: a browser opens one to any
+site, with that site's cookies. So on a route with ``cors`` a handshake whose
+``Origin`` is not an allowed one is refused here, 403 ``origin_not_allowed``
+(cross-site WebSocket hijacking); one without ``Origin`` (not from a browser)
+passes.
 flask-cors is not used because it decorates the answer of the route's own
 OPTIONS handling, and here that route is the upstream.
 """
@@ -14,6 +20,8 @@ from flask import Response, request
 
 from .. import state as request_state
 from ..config import CorsConfig
+from ..errors import GatewayError
+from ..routing.websocket import is_handshake
 from . import Policy
 
 #: Headers a browser script may read on top of the CORS-safelisted ones.
@@ -53,6 +61,11 @@ class Cors(Policy):
                     response.headers["Access-Control-Allow-Headers"] = allow_headers
                 response.headers["Access-Control-Max-Age"] = self.max_age
             return response
+        if "Origin" in headers and not self.allowed(headers["Origin"]) \
+                and is_handshake(request.environ):
+            raise GatewayError(403, "origin_not_allowed",
+                               f"WebSocket connections from {headers['Origin'][:100]!r} are not "
+                               "allowed here (the route's cors.origins)")
         return None
 
     def after(self, response: Response) -> Response:

@@ -20,7 +20,7 @@ from ..compose.transform import Transformer
 from ..config import ServiceConfig
 from ..config.transforms import DEFAULT_TRANSFORM_MAX_BYTES
 from ..errors import GatewayError
-from ..transport import NOT_SENT, READ_CHUNK, Answer, Upstream, UpstreamBody
+from ..transport import NOT_SENT, READ_CHUNK, Answer, Upstream, UpstreamBody, is_stream
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .paths import raw_target, strip_segments
 from .websocket import WebSocketRelay, is_handshake
@@ -114,6 +114,10 @@ class ServiceProxy:
                 if reshaped is not None:  # else: too large, streamed on after ``first``
                     return Response(reshaped, status=status_line, headers=[
                         (k, v) for k, v in response_headers if k.lower() != "content-length"])
+        if is_stream(answer.headers.get("content-type")) \
+                and "x-accel-buffering" not in answer.headers:
+            # events and lines go out as they come: nginx must not hold them back either
+            response_headers.append(("X-Accel-Buffering", "no"))
         return ProxyResponse(UpstreamBody(answer, first), status=status_line,
                              headers=response_headers, direct_passthrough=True)
 

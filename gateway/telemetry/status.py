@@ -32,6 +32,7 @@ class Reading:
     cache: dict[tuple[str, str], float] = field(default_factory=dict)      # (route, result)
     calls: dict[tuple[str, str, str], float] = field(default_factory=dict)  # aggregate, call, result
     circuit_open: dict[tuple[str, str], bool] = field(default_factory=dict)  # (service, target)
+    websockets: dict[str, float] = field(default_factory=dict)  # service -> open now
 
 
 def read(registry) -> Reading:
@@ -55,6 +56,8 @@ def read(registry) -> Reading:
                 reading.calls[(labels["aggregate"], labels["call"], labels["result"])] = value
             elif sample.name == "gateway_circuit_open":
                 reading.circuit_open[(labels["service"], labels["target"])] = value >= 1
+            elif sample.name == "gateway_websocket_connections":
+                reading.websockets[labels["service"]] = value
     return reading
 
 

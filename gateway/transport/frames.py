@@ -24,6 +24,8 @@ class FrameBoundaries:
     def __init__(self) -> None:
         self._header = bytearray()
         self._payload_left = 0
+        #: a Close frame has started in this direction (its side is closing)
+        self.closing = False
 
     @property
     def at_boundary(self) -> bool:
@@ -43,6 +45,7 @@ class FrameBoundaries:
             at += min(need, end - at)
             if len(self._header) == _header_length(self._header):
                 self._payload_left = _payload_length(self._header)
+                self.closing = self.closing or self._header[0] & 0x0F == 0x8
                 self._header.clear()
 
 

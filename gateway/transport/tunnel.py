@@ -129,6 +129,8 @@ class Tunnel:
         self.last_activity = self.traffic.started
         self._ended = threading.Event()
         self._saying_goodbye = False
+        #: the side whose Close frame came first
+        self._initiator = ""
         #: a side answered the gateway's Close (sent anything after it, or hung up)
         self._answered = {"client": threading.Event(), "upstream": threading.Event()}
         self._sides = {
@@ -209,9 +211,12 @@ class Tunnel:
                 if self._saying_goodbye:
                     self._answered[source].set()
                 if not data:
-                    self._end(source)
+                    self._end(self._initiator or source)
                     return
                 if side.relay(data):
+                    if side.frames.closing and not self._initiator:
+                        # who sent the first Close ended the connection, whoever hangs up last
+                        self._initiator = source
                     self.last_activity = self.clock()
                     setattr(self.traffic, direction, getattr(self.traffic, direction) + len(data))
                     self.on_bytes(direction, len(data))
