@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import issuer, nginx  # noqa: E402
+from bench import issuer, nginx, websocket  # noqa: E402
 from tests.conftest import RedisClusterServers, free_port, wait_for_port  # noqa: E402
 
 BENCH_KEY = "bench-key"
@@ -392,6 +392,8 @@ def main() -> int:
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         rss = None if args.no_rss or args.only else rss_over(100_000, backend_url, args.workers,
                                                              tmp)
+        ws_rows = websocket_rows(args, tmp) if not args.only or "websocket" in args.only \
+            else None
     finally:
         for process in (backend, slow):
             process.terminate()
@@ -414,12 +416,35 @@ def main() -> int:
     print()
     for text, met in report({c.name: c for c in field}, rss):
         print(f"{'met    ' if met else 'NOT MET'}  {text}")
+    if ws_rows is not None:
+        print()
+        for line in ws_rows.report():
+            print(line)
     if args.only:
         return 0
     print()
     for text in worker_model(by_name):
         print(text)
     return 0
+
+
+def websocket_rows(args, tmp: Path) -> websocket.WebSocketRows:
+    """Echo round trips direct and through the gateway; 2,000 idle connections held."""
+    upstream_port = free_port()
+    upstream = websocket.start_upstream(upstream_port)
+    config = tmp / "websocket.yaml"
+    config.write_text(f"services:\n  chat:\n    upstream: http://127.0.0.1:{upstream_port}\n"
+                      "    websocket: true\n")
+    try:
+        wait_for_port(upstream_port, upstream)
+        return websocket.measure_rows(
+            args.rounds, args.seconds,
+            lambda port, env: gunicorn("wsgi:app", port, {
+                "GATEWAY_WORKERS": str(args.workers), "GATEWAY_CONFIG": str(config), **env}),
+            upstream_port, free_port, wait_for_port, worker_rss_kib)
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=30)
 
 
 #: (the gateway's row, the same under gthread): how the worker model was chosen

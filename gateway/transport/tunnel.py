@@ -27,6 +27,9 @@ from .frames import GOING_AWAY, FrameBoundaries, close_frame
 from .upstream import NOT_SENT, Target, Upstream
 
 READ_CHUNK = 64 * 1024
+#: How often the bytes carried are reported (``on_bytes``) while a tunnel is open: a
+#: metric update per message would cost more than relaying a small one.
+REPORT_EVERY = 5.0
 #: How long the gateway waits for both sides to answer its Close before it
 #: closes their connections.
 CLOSE_GRACE = 1.0
@@ -117,13 +120,15 @@ class Tunnel:
                  every: tuple[float, Callable[[], None]] | None = None,
                  clock: Callable[[], float] = time.monotonic):
         """
-        :param on_bytes: ``f(direction, count)`` as bytes cross (``to_client``, ``to_upstream``).
+        :param on_bytes: ``f(direction, count)``: bytes carried (``to_client``,
+            ``to_upstream``) since the last call; every :data:`REPORT_EVERY` seconds and at the end.
         :param every: ``(seconds, f)``: ``f()`` runs that often while the tunnel is open.
         """
         self.client, self.upstream = client, upstream
         self.idle_timeout, self.max_lifetime = idle_timeout, max_lifetime
         self.on_bytes = on_bytes or (lambda direction, count: None)
-        self.every = every
+        self._reported = {"to_client": 0, "to_upstream": 0}
+        self.tasks = [(REPORT_EVERY, self._report_bytes), *([every] if every else [])]
         self.clock = clock
         self.traffic = Traffic(started=clock())
         self.last_activity = self.traffic.started
@@ -162,26 +167,34 @@ class Tunnel:
                 pump.join(timeout=CLOSE_GRACE)
             self.client.close()
             self.upstream.close()
+            self._report_bytes()
         return self.traffic
 
     def _watch(self) -> str | None:
         """Wait for a side to leave, or for a limit; returns the limit reached, if any."""
         deadline = self.traffic.started + self.max_lifetime if self.max_lifetime else None
-        period, task = self.every if self.every else (None, None)
-        next_task = self.traffic.started + period if period else None
+        due = [self.traffic.started + period for period, _ in self.tasks]
         while True:
             now = self.clock()
             if now - self.last_activity >= self.idle_timeout:
                 return self._end("idle")
             if deadline is not None and now >= deadline:
                 return self._end("lifetime")
-            if next_task is not None and now >= next_task and task is not None:
-                task()
-                next_task = now + (period or 0)
-            wake = min(t for t in (self.last_activity + self.idle_timeout, deadline, next_task)
-                       if t is not None)
+            for i, (period, task) in enumerate(self.tasks):
+                if now >= due[i]:
+                    task()
+                    due[i] = now + period
+            wake = min(self.last_activity + self.idle_timeout, *due,
+                       *([deadline] if deadline is not None else []))
             if self._ended.wait(timeout=max(0.0, wake - now)):
                 return None
+
+    def _report_bytes(self) -> None:
+        for direction, reported in self._reported.items():
+            carried = getattr(self.traffic, direction)
+            if carried > reported:
+                self.on_bytes(direction, carried - reported)
+                self._reported[direction] = carried
 
     def _end(self, reason: str) -> str | None:
         """The first reason wins; returns it when this call set it."""
@@ -219,7 +232,6 @@ class Tunnel:
                         self._initiator = source
                     self.last_activity = self.clock()
                     setattr(self.traffic, direction, getattr(self.traffic, direction) + len(data))
-                    self.on_bytes(direction, len(data))
         except (OSError, ValueError):
             # a reset, or our own close of a socket (ValueError: its file is closed)
             # while this pump read it: the first reason stands
@@ -246,7 +258,11 @@ class _Side:
         with self.lock:
             if self.sent_close:
                 return False  # the side's answer to our Close, or late frames: not relayed
-            self.sock.sendall(data)
+            # one send() usually takes a whole message; gevent's sendall() would first ask
+            # the socket its buffer size, a system call per message
+            sent = self.sock.send(data)
+            if sent < len(data):
+                self.sock.sendall(memoryview(data)[sent:])
             self.frames.feed(data)
             if self.pending_close is not None and self.frames.at_boundary:
                 self._send_close(self.pending_close)
