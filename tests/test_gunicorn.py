@@ -9,19 +9,24 @@ import pytest
 import requests
 
 from examples.services import SERVICES
+from examples.updates import serve_updates
 from tests.conftest import ROOT, hold_calls, raw_request
 from tests.upstream import ServerThread
 
 
 @pytest.fixture
 def shop(monkeypatch):
-    """The three example backends on free ports; the example config finds them via env."""
+    """The example backends on free ports (the live updates too); the example config
+    finds them via env."""
     servers = {name: ServerThread(factory()) for name, (factory, _) in SERVICES.items()}
     for name, server in servers.items():
         monkeypatch.setenv(f"{name.upper()}_PORT", str(server.port))
+    updates = serve_updates("127.0.0.1", 0)
+    monkeypatch.setenv("UPDATES_PORT", str(updates.socket.getsockname()[1]))
     yield servers
     for server in servers.values():
         server.stop()
+    updates.shutdown()
 
 
 def test_example_config_under_gunicorn(gunicorn_gateway, shop):
@@ -42,9 +47,13 @@ def test_example_config_under_gunicorn(gunicorn_gateway, shop):
         assert client.get(gw.url + "/readyz").json()["status"] == "ok"
         missing = client.get(gw.url + "/users/99")
         assert missing.status_code == 404  # the upstream's own 404 passes through
+    from websockets.sync.client import connect
+    with connect(gw.url.replace("http", "ws") + "/updates/?access_token=demo-key",
+                 open_timeout=5) as updates:  # the live order updates, key in the query
+        assert json.loads(updates.recv(timeout=5))["status"] == "received"
     # one JSON line per request on stdout, nothing from gunicorn's access log
-    lines = gw.access_lines(11)  # the eleven requests above
-    assert len(lines) == 11
+    lines = gw.access_lines(12)  # the eleven requests above, and the WebSocket
+    assert len(lines) == 12
     assert sorted(e["path"] for e in lines if e["service"] == "users") == [
         "/users/1", "/users/1", "/users/99"]
 

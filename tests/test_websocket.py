@@ -336,14 +336,33 @@ def test_a_reload_closes_open_connections_with_1001_after_the_graceful_timeout(
     assert ws_upstream.wait_closed(1, timeout=3) and ws_upstream.closed[0] == 1001
 
 
-def test_lambda_answers_handshakes_with_501(ws_upstream):
-    from gateway.app import create_app
-    app = create_app(chat(ws_upstream))
-    answer = app.test_client().get("/chat/echo", headers={
-        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})  # no server hands over a socket here
-    assert answer.status_code == 501
-    assert answer.get_json()["error"] == "websocket_not_supported"
+def test_lambda_answers_handshakes_with_501(ws_upstream, tmp_path, monkeypatch):
+    """Under Lambda (lambda_handler.py, an HTTP API v2 event) no server hands over a
+    connection: a handshake is 501 websocket_not_supported, not a hang or a 500."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    import yaml
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump(chat(ws_upstream)))
+    monkeypatch.setenv("GATEWAY_CONFIG", str(config))
+    sys.modules.pop("lambda_handler", None)
+    try:
+        handler = importlib.import_module("lambda_handler").handler
+        event = json.loads((Path(__file__).parent / "lambda_events" / "http_api_v2.json")
+                           .read_text())
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/prod/chat/echo"
+        event["rawQueryString"] = ""
+        event.pop("queryStringParameters", None)
+        event["headers"].update({"upgrade": "websocket", "connection": "Upgrade",
+                                 "sec-websocket-version": "13",
+                                 "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        answer = handler(event, None)
+    finally:
+        sys.modules.pop("lambda_handler", None)
+    assert answer["statusCode"] == 501, answer
+    assert json.loads(answer["body"])["error"] == "websocket_not_supported"
 
 
 def test_the_status_page_counts_open_connections_across_workers(gunicorn_gateway, ws_upstream,

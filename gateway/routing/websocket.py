@@ -145,6 +145,8 @@ class WebSocketRelay:
                                                       answer.headers.get("connection"))),
                 f"X-Request-ID: {state.request_id}"]
         try:
+            # small frames go out at once, as nginx's tcp_nodelay does for WebSockets
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         except OSError:
             answer.close()
