@@ -210,6 +210,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: ports handed out by :func:`dead_port`, held until the session ends
+_DEAD: list[socket.socket] = []
+
+
+def dead_port() -> int:
+    """A port on which nothing listens, for the rest of the session.
+
+    Bound and never listening, so a connection to it is refused and no server a
+    later test starts can be given it (a port from :func:`free_port` can be:
+    a gateway once got its own "dead" upstream's port and proxied to itself).
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _DEAD.append(sock)
+    return sock.getsockname()[1]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    while _DEAD:
+        _DEAD.pop().close()
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct free ports (held together while chosen, so none repeats)."""
     sockets = [socket.socket() for _ in range(count)]
@@ -267,6 +289,7 @@ class GunicornGateway:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=15)
 
 
 def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,

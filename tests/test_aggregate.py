@@ -10,7 +10,7 @@ import requests
 
 from gateway.config import ConfigError, hash_key, parse_config
 from tests.backends import shop_backend
-from tests.conftest import free_port
+from tests.conftest import dead_port
 
 DASHBOARD = {
     "path": "/dashboard/<user_id>",
@@ -83,7 +83,7 @@ def test_calls_run_together_and_a_reference_waits_only_for_its_source(make_gatew
 @pytest.mark.fault
 def test_a_failed_call_gets_its_default_and_an_error(make_gateway, shop):
     config = config_for(shop)
-    config["services"]["orders"]["upstream"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    config["services"]["orders"]["upstream"] = f"http://127.0.0.1:{dead_port()}"  # nothing listens
     gw = make_gateway(config)
     answer = requests.get(f"{gw.url}/dashboard/1")
     assert answer.status_code == 200
@@ -111,7 +111,7 @@ def test_a_failed_source_fails_the_calls_that_use_it(make_gateway, shop):
 
 @pytest.mark.fault
 def test_a_required_call_failing_is_a_502(make_gateway, shop):
-    gw = make_gateway(config_for(shop, products={"upstream": f"http://127.0.0.1:{free_port()}"}))
+    gw = make_gateway(config_for(shop, products={"upstream": f"http://127.0.0.1:{dead_port()}"}))
     answer = requests.get(f"{gw.url}/dashboard/1")
     assert answer.status_code == 502
     assert answer.headers["X-Gateway-Completed"] == "false"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port, raw_request
+from tests.conftest import dead_port, raw_request
 from tests.upstream import UpstreamApp
 
 
@@ -103,7 +103,7 @@ def test_failed_probe_reopens(make_gateway, flaky, storage):
 
 
 def test_connection_failures_count_too(make_gateway, storage):
-    gw = breaker_gateway(make_gateway, f"http://127.0.0.1:{free_port()}", storage, reset_after=30)
+    gw = breaker_gateway(make_gateway, f"http://127.0.0.1:{dead_port()}", storage, reset_after=30)
     assert [raw_request(gw.port, "GET", "/svc/x").status for _ in range(3)] == [502, 502, 502]
     assert raw_request(gw.port, "GET", "/svc/x").status == 503
 

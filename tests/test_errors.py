@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.conftest import free_port, raw_request
+from tests.conftest import dead_port, raw_request
 
 
 def error_of(resp) -> dict:
@@ -63,7 +63,7 @@ def test_method_not_allowed_is_405_with_allow(make_gateway, upstream):
 
 @pytest.mark.fault
 def test_refused_connection_is_502(make_gateway):
-    gw = make_gateway({"services": {"users": {"upstream": f"http://127.0.0.1:{free_port()}",
+    gw = make_gateway({"services": {"users": {"upstream": f"http://127.0.0.1:{dead_port()}",
                                               "retries": 1}}})
     resp = raw_request(gw.port, "GET", "/users/1")
     assert resp.status == 502
@@ -113,7 +113,7 @@ def test_hand_written_blueprint_is_registered(make_gateway, upstream):
 
 
 def test_idempotent_requests_fail_over_to_a_live_target(make_gateway, upstream):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     gw = make_gateway({"services": {"users": {"upstream": [dead, upstream.url], "retries": 1}}})
     for _ in range(6):
         resp = raw_request(gw.port, "GET", "/users/1")
@@ -123,7 +123,7 @@ def test_idempotent_requests_fail_over_to_a_live_target(make_gateway, upstream):
 
 def test_non_idempotent_requests_are_not_retried_but_the_dead_target_is_skipped(
         make_gateway, upstream):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     gw = make_gateway({"services": {"users": {"upstream": [dead, upstream.url], "retries": 2}}})
     # round-robin starts at the first target: the POST is not sent twice
     assert raw_request(gw.port, "POST", "/users/1", body=b"x").status == 502
@@ -139,6 +139,6 @@ def test_round_robin_spreads_requests(make_gateway, upstream, upstream2):
 
 
 def test_retries_zero_means_one_attempt(make_gateway, upstream):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     gw = make_gateway({"services": {"users": {"upstream": [dead, upstream.url], "retries": 0}}})
     assert raw_request(gw.port, "GET", "/users/1").status == 502

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conftest import free_port
+from tests.conftest import dead_port
 
 
 def test_healthz_is_always_ok(make_gateway):
-    gw = make_gateway({"services": {"users": f"http://127.0.0.1:{free_port()}"}})
+    gw = make_gateway({"services": {"users": f"http://127.0.0.1:{dead_port()}"}})
     resp = gw.client.get("/healthz")
     assert resp.status_code == 200 and resp.json == {"status": "ok"}
 
@@ -20,7 +20,7 @@ def test_readyz_ok_when_every_upstream_answers(make_gateway, upstream, upstream2
 
 
 def test_readyz_503_lists_the_failing_ones(make_gateway, upstream):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     gw = make_gateway({"services": {"users": upstream.url, "orders": dead}})
     resp = gw.client.get("/readyz")
     assert resp.status_code == 503
@@ -30,7 +30,7 @@ def test_readyz_503_lists_the_failing_ones(make_gateway, upstream):
 
 
 def test_readyz_service_with_one_live_target_is_up(make_gateway, upstream):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     gw = make_gateway({"services": {"users": {"upstream": [dead, upstream.url]}}})
     resp = gw.client.get("/readyz")
     assert resp.status_code == 200

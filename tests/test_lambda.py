@@ -14,7 +14,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, dead_port
 
 EVENTS = ROOT / "tests" / "lambda_events"
 
@@ -94,7 +94,7 @@ def test_alb_with_repeated_answer_headers(lambda_app, upstream):
 
 
 def test_errors_are_the_gateway_json_errors(lambda_app):
-    handler = lambda_app({"services": {"users": f"http://127.0.0.1:{free_port()}"}})
+    handler = lambda_app({"services": {"users": f"http://127.0.0.1:{dead_port()}"}})
     down = handler(event("http_api_v2"), None)
     assert down["statusCode"] == 502
     assert json.loads(down["body"])["error"] == "bad_gateway"

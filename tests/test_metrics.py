@@ -10,7 +10,7 @@ import time
 import requests
 from prometheus_client import REGISTRY
 
-from tests.conftest import free_port, hold_calls, raw_request
+from tests.conftest import dead_port, hold_calls, raw_request
 from tests.test_streaming import worker_pids
 
 
@@ -20,7 +20,7 @@ def sample(name: str, **labels) -> float:
 
 def test_request_metrics_are_counted(make_gateway, upstream):
     gw = make_gateway({"services": {"m1": {"upstream": upstream.url, "rate_limit": "2/minute"},
-                                    "dead": f"http://127.0.0.1:{free_port()}"}})
+                                    "dead": f"http://127.0.0.1:{dead_port()}"}})
     before = sample("gateway_requests_total", service="m1", method="GET", status="200")
     hist_before = sample("gateway_request_duration_seconds_count", service="m1")
     for _ in range(3):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import dead_port, free_port
 
 KEY = "cluster-key"
 
@@ -36,7 +36,7 @@ def test_a_cached_answer_is_shared_between_gateways(make_gateway, upstream, redi
 
 
 def test_breaker_state_is_shared_between_gateways(make_gateway, redis_cluster):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     config = {"storage": redis_cluster.url, "services": {"gone": {
         "upstream": dead, "retries": 0, "circuit_breaker": {"failures": 2, "reset_after": 30}}}}
     first, second = make_gateway(config), make_gateway(config)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from gateway.telemetry import accesslog
-from tests.conftest import free_port, raw_request
+from tests.conftest import dead_port, raw_request
 
 KEY = "state-test-key"
 
@@ -67,7 +67,7 @@ def test_metrics_content_type_names_its_charset_once(make_gateway, upstream):
 
 def test_blueprint_calls_take_the_proxy_path(make_gateway, upstream, access_lines):
     """Failover past a dead target, the request id forwarded, the call on the log line."""
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     gw = make_gateway({"services": {"users": {"upstream": [dead, upstream.url]}},
                        "blueprints": ["tests.sample_blueprints:calls"]})
     for _ in range(2):  # round-robin: one of the two starts at the dead target
@@ -84,7 +84,7 @@ def test_blueprint_calls_take_the_proxy_path(make_gateway, upstream, access_line
 
 
 def test_blueprint_call_to_a_dead_service_is_a_502_labelled_connect(make_gateway, access_lines):
-    gw = make_gateway({"services": {"users": {"upstream": f"http://127.0.0.1:{free_port()}",
+    gw = make_gateway({"services": {"users": {"upstream": f"http://127.0.0.1:{dead_port()}",
                                               "retries": 0}},
                        "blueprints": ["tests.sample_blueprints:calls"]})
     resp = raw_request(gw.port, "GET", "/calls/echo")

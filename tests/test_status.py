@@ -10,7 +10,7 @@ import requests
 from gateway.config import hash_key
 from tests.backends import shop_backend
 from tests.browser import Browser
-from tests.conftest import free_port
+from tests.conftest import dead_port
 from tests.upstream import ServerThread, UpstreamApp
 
 
@@ -31,7 +31,7 @@ def test_the_figures_of_the_last_minute(make_gateway, upstream, serve):
         "services": {
             "echo": {"upstream": upstream.url, "rate_limit": "5/minute", "cache": {"ttl": 30}},
             "users": shop["users"].url, "orders": shop["orders"].url,
-            "gone": f"http://127.0.0.1:{free_port()}"},
+            "gone": f"http://127.0.0.1:{dead_port()}"},
         "aggregates": [{"path": "/dash/<user_id>", "calls": {
             "user": {"service": "users", "path": "/users/{user_id}"},
             "orders": {"service": "orders", "path": "/orders"},

@@ -11,7 +11,7 @@ import requests
 from gateway.config import ConfigError, parse_config
 from gateway.telemetry import accesslog
 from tests.backends import shop_backend
-from tests.conftest import free_port
+from tests.conftest import dead_port
 from tests.otlp_receiver import OtlpReceiver
 
 INCOMING_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -63,7 +63,7 @@ def test_a_request_continues_the_client_trace_and_the_upstream_gets_the_client_s
 
 
 def test_each_attempt_is_a_client_span(make_gateway, upstream, receiver):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port()}"
     gw = make_gateway(traced(receiver, {"users": {
         "upstream": [dead, upstream.url], "circuit_breaker": {"failures": 5}}}))
     for _ in range(2):  # round-robin: one of the two starts on the dead target
@@ -102,7 +102,7 @@ def test_a_collector_that_is_down_or_stuck_changes_nothing_for_clients(make_gate
                                                                        receiver):
     receiver.hang.set()  # accepts the export and never answers
     stuck = make_gateway(traced(receiver, {"users": upstream.url}))
-    down = make_gateway({"tracing": {"endpoint": f"http://127.0.0.1:{free_port()}"},
+    down = make_gateway({"tracing": {"endpoint": f"http://127.0.0.1:{dead_port()}"},
                          "services": {"users": upstream.url}})
     for gw in (stuck, down):
         slowest = 0.0

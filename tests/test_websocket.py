@@ -415,3 +415,21 @@ def test_five_hundred_open_at_once_while_plain_requests_are_served(gunicorn_gate
 
     answers = asyncio.run(hold_all())
     assert answers == [f"again {n}" for n in range(500)]
+
+
+def test_open_connections_count_against_the_workers_connections(gunicorn_gateway, ws_upstream,
+                                                                upstream):
+    """GATEWAY_CONNECTIONS=3, one worker: three open WebSockets fill it, and a fourth
+    connection waits in the listen queue until one of them ends."""
+    import requests
+    gw = gunicorn_gateway({"services": {"chat": {"upstream": ws_upstream.url, "websocket": True},
+                                        "plain": upstream.url}}, workers=1, connections=3)
+    assert requests.get(gw.url + "/plain/echo", timeout=5).status_code == 200
+    with contextlib.ExitStack() as held:
+        first = held.enter_context(connect(ws_url(gw, "/chat/echo"), open_timeout=5))
+        for _ in range(2):
+            held.enter_context(connect(ws_url(gw, "/chat/echo"), open_timeout=5))
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(gw.url + "/plain/echo", timeout=(2, 2))
+        first.close()
+        assert requests.get(gw.url + "/plain/echo", timeout=10).status_code == 200
