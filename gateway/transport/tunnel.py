@@ -49,10 +49,28 @@ class UpstreamHandshake:
     sock: socket.socket
     #: the answer read so far; reads what came after the headers first
     response: http.client.HTTPResponse
+    #: after a 101: what the upstream sent right behind its headers, read with them
+    leftover: bytes = b""
 
     def read1(self, size: int = READ_CHUNK) -> bytes:
-        return self.response.read1(size) if self.status != 101 else \
-            self.response.fp.read1(size)  # type: ignore[union-attr]
+        if self.status != 101:
+            return self.response.read1(size)
+        if self.leftover:
+            data, self.leftover = self.leftover, b""
+            return data
+        return self.sock.recv(size)
+
+    def take_leftover(self) -> None:
+        """After a 101: take what the header parser holds beyond the headers, so that
+        the tunnel reads the socket itself (one layer less per message)."""
+        self.sock.setblocking(False)
+        try:
+            # buffered bytes only, or one read that finds nothing waiting
+            self.leftover = self.response.fp.read1(READ_CHUNK) or b""  # type: ignore[union-attr]
+        except BlockingIOError:
+            self.leftover = b""
+        finally:
+            self.sock.setblocking(True)
 
     def close(self) -> None:
         _close(self.sock)
@@ -90,8 +108,11 @@ def handshake(upstream: Upstream, target_path: str, headers: dict[str, str]) -> 
         upstream.hooks.record(target.url, started, time.perf_counter(), failure.kind)
         raise failure from None
     upstream.hooks.record(target.url, started, time.perf_counter(), None)
-    return UpstreamHandshake(response.status, response.reason or "", response.msg, target.url,
-                             sock, response)
+    answer = UpstreamHandshake(response.status, response.reason or "", response.msg,
+                               target.url, sock, response)
+    if answer.status == 101:
+        answer.take_leftover()
+    return answer
 
 
 def _connect(target: Target) -> socket.socket:
