@@ -5,9 +5,9 @@ targets (a WebSocket cannot share a pooled connection: it keeps it), made by
 the target's pool so that TLS is set up as for every other call, sends the
 client's handshake and reads the answer's status line and headers.
 
-:class:`Tunnel` then carries bytes both ways, untouched, one thread per
-direction (greenlets under gunicorn's gevent worker, threads under ``flask
-run``), until either side closes, the connection has been idle too long or
+:class:`Tunnel` then carries bytes both ways, untouched: the request's own
+greenlet (a thread under ``flask run``) relays the client's and keeps the
+time, one more relays the upstream's, until either side closes, the connection has been idle too long or
 lived too long, or the worker stops. The side that stays is closed at once.
 When the gateway ends a connection itself it first sends each side a Close
 frame (1001, going away) between two of that side's frames.
@@ -153,46 +153,50 @@ class Tunnel:
         self.clock = clock
         self.traffic = Traffic(started=clock())
         self.last_activity = self.traffic.started
-        self._ended = threading.Event()
         self._saying_goodbye = False
         #: the side whose Close frame came first
         self._initiator = ""
-        #: a side answered the gateway's Close (sent anything after it, or hung up)
-        self._answered = {"client": threading.Event(), "upstream": threading.Event()}
+        #: the upstream answered the gateway's Close (sent anything after it, or hung up)
+        self._answered = threading.Event()
         self._sides = {
             "to_client": _Side(client, masked=False),
             "to_upstream": _Side(upstream.sock, masked=True),
         }
 
     def run(self) -> Traffic:
-        """Carry bytes until the connection ends; both connections are closed on return."""
-        pumps = [threading.Thread(target=self._pump, args=args, daemon=True) for args in (
-            (self.upstream.read1, "to_client", "upstream"),
-            (lambda size: self.client.recv(size), "to_upstream", "client"))]
-        for pump in pumps:
-            pump.start()
+        """Carry bytes until the connection ends; both connections are closed on return.
+
+        The request's own thread (greenlet) relays what the client sends and keeps
+        the time (idle, lifetime, periodic tasks) between reads; one more relays
+        what the upstream sends.
+        """
+        relay = threading.Thread(target=self._relay_upstream, daemon=True)
+        relay.start()
         try:
-            reason = self._watch()
+            reason = self._relay_client()
             if reason:
                 self._say_goodbye(reason)
         except BaseException:  # the worker stops (gevent kills the request's greenlet)
-            self._end("shutdown")
-            self._say_goodbye("shutdown")
+            if self._end("shutdown"):
+                self._say_goodbye("shutdown", grace=CLOSE_GRACE / 2)
             raise
         finally:
-            # shut down first: a pump blocked reading a socket returns at once (closing
-            # the upstream's buffered reader under a reading pump would fail instead)
+            # shut down first: a relay blocked reading a socket returns at once
             _shutdown(self.client)
             _shutdown(self.upstream.sock)
-            for pump in pumps:
-                pump.join(timeout=CLOSE_GRACE)
+            relay.join(timeout=CLOSE_GRACE)
             self.client.close()
             self.upstream.close()
             self._report_bytes()
         return self.traffic
 
-    def _watch(self) -> str | None:
-        """Wait for a side to leave, or for a limit; returns the limit reached, if any."""
+    def _relay_client(self) -> str | None:
+        """Relay the client's bytes, and keep the time between them.
+
+        :returns: the limit that ended the connection (idle, lifetime), or None
+            when a side left.
+        """
+        side = self._sides["to_upstream"]
         deadline = self.traffic.started + self.max_lifetime if self.max_lifetime else None
         due = [self.traffic.started + period for period, _ in self.tasks]
         while True:
@@ -207,8 +211,45 @@ class Tunnel:
                     due[i] = now + period
             wake = min(self.last_activity + self.idle_timeout, *due,
                        *([deadline] if deadline is not None else []))
-            if self._ended.wait(timeout=max(0.0, wake - now)):
+            try:
+                self.client.settimeout(max(0.001, wake - now))
+                data = self.client.recv(READ_CHUNK)
+            except TimeoutError:
+                continue
+            except (OSError, ValueError):  # a reset, or the other relay closed the client
+                data = b""
+            if not data:
+                self._end(self._initiator or "client")
                 return None
+            self._carried(side, data, "to_upstream", "client")
+
+    def _relay_upstream(self) -> None:
+        side = self._sides["to_client"]
+        try:
+            while True:
+                data = self.upstream.read1(READ_CHUNK)
+                if self._saying_goodbye:
+                    self._answered.set()
+                if not data:
+                    break
+                self._carried(side, data, "to_client", "upstream")
+        except (OSError, ValueError):
+            pass  # a reset, or our own close of the socket while this relay read it
+        except Exception:
+            self._end("error")
+            raise
+        finally:
+            self._answered.set()
+            if self._end(self._initiator or "upstream") and not self._saying_goodbye:
+                _shutdown(self.client)  # the client's relay sees its end at once
+
+    def _carried(self, side: _Side, data: bytes, direction: str, source: str) -> None:
+        if side.relay(data):
+            if side.frames.closing and not self._initiator:
+                # who sent the first Close ended the connection, whoever hangs up last
+                self._initiator = source
+            self.last_activity = self.clock()
+            setattr(self.traffic, direction, getattr(self.traffic, direction) + len(data))
 
     def _report_bytes(self) -> None:
         for direction, reported in self._reported.items():
@@ -222,46 +263,28 @@ class Tunnel:
         if self.traffic.reason:
             return None
         self.traffic.reason = reason
-        self._ended.set()
         return reason
 
-    def _say_goodbye(self, reason: str) -> None:
+    def _say_goodbye(self, reason: str, grace: float = CLOSE_GRACE) -> None:
         """A Close (1001) to each side between two of its frames, then a moment for
         their answers (the upstream hangs up after its Close; a client waits for us)."""
-        if reason not in ("idle", "lifetime", "shutdown"):
-            return
         self._saying_goodbye = True
         for side in self._sides.values():
             side.close_when_whole(f"gateway: {reason}")
-        deadline = time.monotonic() + CLOSE_GRACE
-        for answered in self._answered.values():
-            answered.wait(timeout=max(0.0, deadline - time.monotonic()))
-
-    def _pump(self, read: Callable[[int], bytes], direction: str, source: str) -> None:
-        side = self._sides[direction]
-        try:
-            while True:
-                data = read(READ_CHUNK)
-                if self._saying_goodbye:
-                    self._answered[source].set()
-                if not data:
-                    self._end(self._initiator or source)
-                    return
-                if side.relay(data):
-                    if side.frames.closing and not self._initiator:
-                        # who sent the first Close ended the connection, whoever hangs up last
-                        self._initiator = source
-                    self.last_activity = self.clock()
-                    setattr(self.traffic, direction, getattr(self.traffic, direction) + len(data))
-        except (OSError, ValueError):
-            # a reset, or our own close of a socket (ValueError: its file is closed)
-            # while this pump read it: the first reason stands
-            self._end(source)
-        except Exception:
-            self._end("error")
-            raise
-        finally:
-            self._answered[source].set()
+        deadline = time.monotonic() + grace
+        to_upstream, to_client = self._sides["to_upstream"], self._sides["to_client"]
+        while time.monotonic() < deadline:  # the client's answer comes on our socket
+            try:
+                self.client.settimeout(max(0.001, deadline - time.monotonic()))
+                data = self.client.recv(READ_CHUNK)
+            except (OSError, ValueError):
+                break
+            if not data:
+                break
+            to_upstream.relay(data)  # the end of a frame in flight, then our Close
+            if to_client.sent_close and to_upstream.sent_close:
+                break  # the client answered our Close
+        self._answered.wait(timeout=max(0.0, deadline - time.monotonic()))
 
 
 class _Side:
