@@ -16,7 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, current_app, g, has_app_context, request
 from werkzeug.exceptions import MethodNotAllowed
@@ -87,6 +87,8 @@ class RequestState:
     tracing: Tracing | None = None
     #: the trace id (32 hex digits) of a recorded trace, for the access log
     trace_id: str | None = None
+    #: Flask-Limiter's per-request bookkeeping (gateway/policies/quota.py)
+    limiter_context: Any = None
 
     @property
     def upstream_ms(self) -> float | None:
