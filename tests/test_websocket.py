@@ -56,7 +56,12 @@ def test_echo_subprotocol_and_headers_through_gunicorn(gunicorn_gateway, ws_upst
         assert ws.response.headers["X-Request-ID"]
         ws.send("x")
         assert ws.recv(timeout=5) == "x"
-    path, headers = ws_upstream.handshakes[-1]
+    # a ping comes back as a pong; the client's close code reaches the upstream
+    with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as ws:
+        assert ws.ping(b"are you there").wait(timeout=5)
+        ws.close(4001, "client is done")
+    assert ws_upstream.wait_closed(3, timeout=5) and ws_upstream.closed[-1] == 4001
+    path, headers = ws_upstream.handshakes[-2]
     assert path == "/chat/echo?room=7"  # the prefix is kept unless strip_prefix
     assert headers["sec-websocket-protocol"] == "chat.v1, chat.v2"
     assert "permessage-deflate" in headers["sec-websocket-extensions"]

@@ -32,7 +32,7 @@ from ..telemetry.metrics import WEBSOCKET_BYTES, WEBSOCKETS_CLOSED, WEBSOCKETS_O
 from ..transport import Upstream
 from ..transport.tunnel import Tunnel, UpstreamHandshake, handshake
 from .headers import DROP_FROM_RESPONSE, connection_listed, end_to_end
-from .slots import ConnectionSlots
+from .slots import ConnectionSlots, Slot
 
 #: Response headers of a 101 the gateway writes itself
 UPGRADE_HEADERS = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
@@ -135,7 +135,7 @@ class WebSocketRelay:
         return Response(body(), status=f"{answer.status} {answer.reason}".strip(),
                         headers=headers, direct_passthrough=True)
 
-    def carry(self, client: socket.socket, answer: UpstreamHandshake, slot) -> Response:
+    def carry(self, client: socket.socket, answer: UpstreamHandshake, slot: Slot) -> Response:
         settings = self.settings
         assert settings is not None
         state = request_state.current()
