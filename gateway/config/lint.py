@@ -27,6 +27,11 @@ def config_warnings(config: GatewayConfig, workers: int | None = None) -> list[s
         for where in keyed:
             warnings.append(f"{where}.auth: api_key, but no consumers are configured, so every "
                             "request gets 401; add consumers: {name: {keys: [...]}}")
+    for name, service in config.services.items():
+        if service.tls is not None and not service.tls.verify:
+            warnings.append(f"services.{name}.tls.verify: false: the upstream's certificate is "
+                            "not checked, so anyone on the path can pose as it; give its CA in "
+                            "tls.ca_file instead")
     if workers is None:
         workers = int(os.environ.get("GATEWAY_WORKERS") or os.cpu_count() or 1)
     if config.keeps_shared_state() and not is_redis(config.storage) and workers > 1:

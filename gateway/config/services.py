@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .policies import BreakerConfig, RoutePolicies
+from .tls import TlsConfig
 from .transforms import TransformConfig
 from .types import (
     ALL_METHODS,
@@ -97,6 +98,8 @@ class ServiceConfig(RoutePolicies):
                                 "document, e.g. /openapi.json, merged into the gateway's")
     websocket: WebSocketConfig | None = Field(None, description="pass WebSocket handshakes "
                                               "through (true, or a mapping of settings)")
+    tls: TlsConfig | None = Field(None, description="CAs, client certificate and name to "
+                                  "verify for https:// upstreams")
 
     _name: str = PrivateAttr("")
 

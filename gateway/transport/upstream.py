@@ -123,11 +123,17 @@ class Upstream:
         self._turn = itertools.count()
 
     def _target(self, url: str) -> Target:
-        # the Session's own TLS settings (certifi bundle, verify) pick the pool
-        prepared = requests.Request("GET", url).prepare()
-        pool = self.adapter.get_connection_with_tls_context(
-            prepared, verify=self.session.verify, cert=self.session.cert)
         parts = urlsplit(url)
+        tls = self.service.tls
+        if parts.scheme == "https" and tls is not None:
+            # the service's own CAs, client certificate and name to verify
+            pool = self.adapter.poolmanager.connection_from_host(
+                parts.hostname, parts.port or 443, "https", pool_kwargs=tls.pool_options())
+        else:
+            # the Session's own TLS settings (certifi bundle, verify) pick the pool
+            prepared = requests.Request("GET", url).prepare()
+            pool = self.adapter.get_connection_with_tls_context(
+                prepared, verify=self.session.verify, cert=self.session.cert)
         return Target(url=url, pool=pool,  # type: ignore[arg-type]
                       base_path=parts.path.rstrip("/"), host_header=parts.netloc)
 
