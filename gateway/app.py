@@ -60,12 +60,16 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # size the pools to match, so none of their connections is thrown away
     pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
     hooks = RequestCallHooks(traced=config.tracing is not None)
-    upstreams = {}
+    upstreams, canaries = {}, {}
     for name, service in config.services.items():
         breaker = service.circuit_breaker
         factory = breaker_factory(name, breaker, storage, on_change=metrics.circuit_changed,
                                   on_storage_error=health.on_error("breaker")) if breaker else None
         upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, hooks=hooks)
+        if service.canary is not None:  # its own targets, pools and breakers; the service's rest
+            canaries[name] = Upstream(
+                service.model_copy(update={"upstream": service.canary.upstream}), pool_size,
+                breaker_factory=factory, hooks=hooks)
     # the services' documents are fetched now, once; an unreachable one is a warning
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
@@ -82,7 +86,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     register_error_handlers(app)
     endpoints.register(app)
     routes = register_routes(app, config, upstreams, gateway.call_pool,
-                             ConnectionSlots(storage, health.on_error("websocket")))
+                             ConnectionSlots(storage, health.on_error("websocket")), canaries)
     policies.install(app, config, routes, storage, health,
                      tokens=Verifier(config.issuers) if config.issuers else None)
 

@@ -87,6 +87,8 @@ class RequestState:
     tracing: Tracing | None = None
     #: the trace id (32 hex digits) of a recorded trace, for the access log
     trace_id: str | None = None
+    #: primary or canary, on a service with a canary (gateway/policies/canary.py)
+    branch: str | None = None
     #: Flask-Limiter's per-request bookkeeping (gateway/policies/quota.py)
     limiter_context: Any = None
 

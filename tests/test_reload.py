@@ -73,6 +73,8 @@ def test_an_edit_reaches_no_worker_before_hup(gunicorn_gateway, upstream, upstre
     gw = gunicorn_gateway(str(path), workers=1)
     path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url},
                                                  "orders": {"upstream": upstream2.url}}}))
+    # the master listens before its worker has booted (and said so in the log)
+    assert wait_for(lambda: re.findall(r"Booting worker with pid: (\d+)", gw.log()))
     worker = int(re.findall(r"Booting worker with pid: (\d+)", gw.log())[-1])
     os.kill(worker, signal.SIGKILL)
     assert wait_for(lambda: len(re.findall(r"Booting worker with pid", gw.log())) == 2)

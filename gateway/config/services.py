@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from .canary import CanaryConfig
 from .policies import BreakerConfig, RoutePolicies
 from .tls import TlsConfig
 from .transforms import TransformConfig
@@ -100,6 +101,8 @@ class ServiceConfig(RoutePolicies):
                                               "through (true, or a mapping of settings)")
     tls: TlsConfig | None = Field(None, description="CAs, client certificate and name to "
                                   "verify for https:// upstreams")
+    canary: CanaryConfig | None = Field(None, description="a share of the traffic to other "
+                                        "targets: {upstream, weight, sticky, header}")
 
     _name: str = PrivateAttr("")
 
@@ -162,7 +165,8 @@ class ServiceConfig(RoutePolicies):
         breaker = self.circuit_breaker
         own = [f"breaker {breaker.failures}/{breaker.reset_after:g}s" if breaker else "",
                self.transform.describe() if self.transform else "",
-               self.websocket.describe() if self.websocket else ""]
+               self.websocket.describe() if self.websocket else "",
+               f"canary {self.canary.weight:g}%" if self.canary else ""]
         return ", ".join(p for p in (super().describe(), *own) if p)
 
     def keeps_state(self) -> bool:

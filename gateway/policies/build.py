@@ -21,6 +21,7 @@ from .apikey import ApiKeyAuth, credentials_query
 from .authentication import Authentication
 from .bodylimit import BodyLimit
 from .cache import MemoryStore, RedisStore, ResponseCache
+from .canary import CanaryBranch
 from .cors import Cors
 from .iprules import IpRules
 from .pathcheck import PathCheck
@@ -68,6 +69,9 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             if p.rate_limit:
                 limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
             chain.append(Quota(limiter))
+        if "canary" in steps:
+            chain.append(CanaryBranch(route.name, p.canary,  # type: ignore[attr-defined]
+                                      on_branch=metrics.branch_counter(route.name)))
         if "cache" in steps:
             store = RedisStore(connection, route.name) if connection is not None else MemoryStore()
             chain.append(ResponseCache(route.name, p.cache, store,  # type: ignore[arg-type]

@@ -148,8 +148,11 @@ class ResponseCache(Policy):
     def key(self) -> str:
         path, _, query = raw_target(request.environ).partition("?")
         parts = [request.method, path, "&".join(sorted(query.split("&"))) if query else ""]
+        state = request_state.current()
         if self.by_consumer:
-            parts.append(request_state.current().consumer or "")
+            parts.append(state.consumer or "")
+        if state.branch == "canary":  # a canary's answers are never served to the primary's
+            parts.append("canary")
         return "\n".join(parts)
 
     # -- after: label, and store what may be stored ---------------------------------

@@ -63,9 +63,9 @@ class RestOfPath(PathConverter):
 
 
 def service_blueprint(service: ServiceConfig, upstream: Upstream, trusted_proxies: int,
-                      slots: ConnectionSlots) -> Blueprint:
+                      slots: ConnectionSlots, canary: Upstream | None = None) -> Blueprint:
     view = ServiceProxy(service, upstream, trusted_proxies,
-                        WebSocketRelay(service, upstream, slots))
+                        WebSocketRelay(service, upstream, slots), canary)
     prefix = "" if service.prefix == "/" else service.prefix
     bp = Blueprint(service.name, __name__, url_prefix=prefix or None)
     methods = list(service.methods)
@@ -86,7 +86,8 @@ def service_blueprint(service: ServiceConfig, upstream: Upstream, trusted_proxie
 
 
 def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upstream],
-                    call_pool: CallPool, slots: ConnectionSlots) -> list[Route]:
+                    call_pool: CallPool, slots: ConnectionSlots,
+                    canaries: dict[str, Upstream] | None = None) -> list[Route]:
     """Register every service, hand-written blueprint and aggregate; describe them
     for the policies."""
     app.url_map.converters["rest"] = RestOfPath
@@ -94,7 +95,8 @@ def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upst
     app.url_map.strict_slashes = False
     routes = []
     for name, service in config.services.items():
-        bp = service_blueprint(service, upstreams[name], config.trusted_proxies, slots)
+        bp = service_blueprint(service, upstreams[name], config.trusted_proxies, slots,
+                               (canaries or {}).get(name))
         app.register_blueprint(bp)
         routes.append(Route(name, service, tuple(service.methods), bp, "service"))
     for entry in config.blueprints:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from flask import Response, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from .. import state as request_state
 from ..compose.transform import Transformer
 from ..config import ServiceConfig
 from ..config.transforms import DEFAULT_TRANSFORM_MAX_BYTES
@@ -49,9 +50,11 @@ class ServiceProxy:
     """The view that forwards every request under a service's prefix."""
 
     def __init__(self, service: ServiceConfig, upstream: Upstream, trusted_proxies: int,
-                 websocket: WebSocketRelay):
+                 websocket: WebSocketRelay, canary: Upstream | None = None):
+        """:param canary: the canary's targets, for requests the chain sent to that branch."""
         self.service = service
         self.websocket = websocket
+        self.canary = canary
         self.upstream = upstream
         self.trusted_proxies = trusted_proxies
         self.prefix_segments = 0 if service.prefix == "/" else service.prefix.count("/")
@@ -65,6 +68,8 @@ class ServiceProxy:
             drop.add("authorization")  # nor the token, unless the service asks for it
         # a client's copies of the headers claims go into are never believed
         drop.update(h.lower() for h in service.claims_to_headers)
+        if service.canary is not None:
+            drop.add(service.canary.header.lower())  # it chose a branch; the upstream never sees it
         self.drop_request = frozenset(drop)
         self.methods = frozenset(service.methods)
         self.transformer = Transformer(service.name, service.transform) if service.transform else None
@@ -96,7 +101,7 @@ class ServiceProxy:
         if query or target.endswith("?"):
             path = f"{path}?{query}"
         # the request id and consumer are added by the transport, as for every call
-        answer = self.upstream.send(
+        answer = self.branch_upstream().send(
             environ["REQUEST_METHOD"], path, headers, body, chunked,
             can_retry=body is None or isinstance(body, bytes))
 
@@ -121,6 +126,12 @@ class ServiceProxy:
         return ProxyResponse(UpstreamBody(answer, first), status=status_line,
                              headers=response_headers, direct_passthrough=True)
 
+    def branch_upstream(self) -> Upstream:
+        """The canary's targets when the chain chose that branch; the service's otherwise."""
+        if self.canary is not None and request_state.current().branch == "canary":
+            return self.canary
+        return self.upstream
+
     def open_websocket(self, environ: dict, path: str, query: str, target: str,
                        headers: dict[str, str]) -> Response:
         """A WebSocket handshake: the same headers and rules as any request, then the
@@ -130,7 +141,7 @@ class ServiceProxy:
             headers, query, _ = self.transformer.outgoing(headers, query, None)
         if query or target.endswith("?"):
             path = f"{path}?{query}"
-        return self.websocket.open(environ, path, headers)
+        return self.websocket.open(environ, path, headers, self.branch_upstream())
 
     def whole_body(self, body: Iterator[bytes]) -> bytes:
         """A body a transform reshapes, read whole (BodyLimit or werkzeug bounds the stream)."""

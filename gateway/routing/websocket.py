@@ -94,8 +94,12 @@ class WebSocketRelay:
             return without_parameter(query, self.settings.credentials_query)
         return query
 
-    def open(self, environ: dict, target_path: str, headers: dict[str, str]) -> Response:
-        """Pass a handshake upstream; after a 101, carry the connection to its end."""
+    def open(self, environ: dict, target_path: str, headers: dict[str, str],
+             upstream: Upstream | None = None) -> Response:
+        """Pass a handshake upstream; after a 101, carry the connection to its end.
+
+        :param upstream: the targets to use (a canary's); default: the service's.
+        """
         settings = self.settings
         if settings is None:
             raise GatewayError(400, "websocket_not_enabled",
@@ -114,7 +118,7 @@ class WebSocketRelay:
         slot = self.slots.take(self.service.name, state.consumer or f"ip:{environ['REMOTE_ADDR']}",
                                settings.max_per_consumer)
         try:
-            answer = handshake(self.upstream, target_path, headers)
+            answer = handshake(upstream or self.upstream, target_path, headers)
             if answer.status != 101:
                 return self.relay_refusal(answer)
             return self.carry(client, answer, slot)

@@ -68,6 +68,8 @@ def init_app(app: Flask, log_format: str = "json") -> None:
             "cache": state.cache_status,
             "trace_id": state.trace_id,
         }
+        if state.branch is not None:  # primary or canary, on a service with a canary
+            entry["branch"] = state.branch
         if state.upstream_error is not None:  # the kind: connect, timeout, reset, tls…
             entry["upstream_error"] = state.upstream_error
         received = getattr(response, "bytes_received", None)
@@ -97,8 +99,9 @@ def _text(entry: dict) -> str:
     rest = " ".join(f"{key}={'-' if entry.get(key) is None else entry[key]}"
                     for key in ("service", "consumer", "issuer", "upstream", "upstream_ms", "cache",
                                 "client_ip", "bytes_sent", "bytes_received", "request_id",
-                                "trace_id", "upstream_error", "error")
-                    if key not in ("error", "bytes_received", "upstream_error") or key in entry)
+                                "trace_id", "branch", "upstream_error", "error")
+                    if key not in ("error", "bytes_received", "branch", "upstream_error")
+                    or key in entry)
     return f"{head} {rest}"
 
 

@@ -39,6 +39,9 @@ AUTH_FAILURES = Counter("gateway_auth_failures_total",
 STORAGE_ERRORS = Counter("gateway_storage_errors_total",
                          "Times the shared store (quotas, cache, breakers) could not be reached",
                          ["component"])
+BRANCH_REQUESTS = Counter("gateway_branch_requests_total",
+                          "Requests to a service with a canary, by the branch they went to",
+                          ["service", "branch"])
 WEBSOCKETS_OPEN = Gauge("gateway_websocket_connections", "WebSocket connections open now",
                         ["service"], multiprocess_mode="livesum")
 WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
@@ -48,6 +51,12 @@ WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
 WEBSOCKET_BYTES = Counter("gateway_websocket_bytes_total",
                           "Bytes relayed on WebSocket connections after the handshake",
                           ["service", "direction"])
+
+
+def branch_counter(service: str):
+    """``f(branch)`` counting one request of ``service`` on that branch."""
+    children = {branch: BRANCH_REQUESTS.labels(service, branch) for branch in ("primary", "canary")}
+    return lambda branch: children[branch].inc()
 
 
 def route_label() -> str:
