@@ -23,7 +23,7 @@ from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
 from .openapi import openapi_document
 from .policies import build as policies
-from .routing import CONFIG_CHECKS, ConnectionSlots, register_routes, route_names
+from .routing import CONFIG_CHECKS, ConnectionSlots, Mirror, register_routes, route_names
 from .storage import open_storage
 from .telemetry import accesslog, metrics
 from .telemetry.callhooks import RequestCallHooks
@@ -60,7 +60,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # size the pools to match, so none of their connections is thrown away
     pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
     hooks = RequestCallHooks(traced=config.tracing is not None)
-    upstreams, canaries = {}, {}
+    upstreams, canaries, mirrors = {}, {}, {}
     for name, service in config.services.items():
         breaker = service.circuit_breaker
         factory = breaker_factory(name, breaker, storage, on_change=metrics.circuit_changed,
@@ -70,6 +70,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
             canaries[name] = Upstream(
                 service.model_copy(update={"upstream": service.canary.upstream}), pool_size,
                 breaker_factory=factory, hooks=hooks)
+        if service.mirror is not None:
+            mirrors[name] = Mirror(service, pool_size, metrics.mirror_counter(name))
     # the services' documents are fetched now, once; an unreachable one is a warning
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
@@ -86,7 +88,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     register_error_handlers(app)
     endpoints.register(app)
     routes = register_routes(app, config, upstreams, gateway.call_pool,
-                             ConnectionSlots(storage, health.on_error("websocket")), canaries)
+                             ConnectionSlots(storage, health.on_error("websocket")), canaries,
+                             mirrors)
     policies.install(app, config, routes, storage, health,
                      tokens=Verifier(config.issuers) if config.issuers else None)
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .canary import CanaryConfig
+from .mirror import MirrorConfig
 from .policies import BreakerConfig, RoutePolicies
 from .tls import TlsConfig
 from .transforms import TransformConfig
@@ -103,6 +104,8 @@ class ServiceConfig(RoutePolicies):
                                   "verify for https:// upstreams")
     canary: CanaryConfig | None = Field(None, description="a share of the traffic to other "
                                         "targets: {upstream, weight, sticky, header}")
+    mirror: MirrorConfig | None = Field(None, description="a copy of a share of the requests "
+                                        "to another upstream, its answers thrown away")
 
     _name: str = PrivateAttr("")
 
@@ -166,7 +169,8 @@ class ServiceConfig(RoutePolicies):
         own = [f"breaker {breaker.failures}/{breaker.reset_after:g}s" if breaker else "",
                self.transform.describe() if self.transform else "",
                self.websocket.describe() if self.websocket else "",
-               f"canary {self.canary.weight:g}%" if self.canary else ""]
+               f"canary {self.canary.weight:g}%" if self.canary else "",
+               f"mirror {self.mirror.percent:g}%" if self.mirror else ""]
         return ", ".join(p for p in (super().describe(), *own) if p)
 
     def keeps_state(self) -> bool:

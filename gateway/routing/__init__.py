@@ -27,6 +27,7 @@ from ..config import GatewayConfig, RoutePolicies, ServiceConfig
 from ..telemetry import metrics
 from ..transport import Upstream
 from .blueprints import blueprint_checks, route_names
+from .mirror import Mirror
 from .proxy import ServiceProxy
 from .slots import ConnectionSlots
 from .websocket import WebSocketRelay
@@ -35,7 +36,7 @@ from .websocket import WebSocketRelay
 #: ``gateway check`` both pass these to ``load_config``/``parse_config``.
 CONFIG_CHECKS = (blueprint_checks,)
 
-__all__ = ["CONFIG_CHECKS", "ConnectionSlots", "Route", "register_routes", "route_names",
+__all__ = ["CONFIG_CHECKS", "ConnectionSlots", "Mirror", "Route", "register_routes", "route_names",
            "route_table"]
 
 
@@ -63,9 +64,10 @@ class RestOfPath(PathConverter):
 
 
 def service_blueprint(service: ServiceConfig, upstream: Upstream, trusted_proxies: int,
-                      slots: ConnectionSlots, canary: Upstream | None = None) -> Blueprint:
+                      slots: ConnectionSlots, canary: Upstream | None = None,
+                      mirror: Mirror | None = None) -> Blueprint:
     view = ServiceProxy(service, upstream, trusted_proxies,
-                        WebSocketRelay(service, upstream, slots), canary)
+                        WebSocketRelay(service, upstream, slots), canary, mirror)
     prefix = "" if service.prefix == "/" else service.prefix
     bp = Blueprint(service.name, __name__, url_prefix=prefix or None)
     methods = list(service.methods)
@@ -87,7 +89,8 @@ def service_blueprint(service: ServiceConfig, upstream: Upstream, trusted_proxie
 
 def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upstream],
                     call_pool: CallPool, slots: ConnectionSlots,
-                    canaries: dict[str, Upstream] | None = None) -> list[Route]:
+                    canaries: dict[str, Upstream] | None = None,
+                    mirrors: dict[str, Mirror] | None = None) -> list[Route]:
     """Register every service, hand-written blueprint and aggregate; describe them
     for the policies."""
     app.url_map.converters["rest"] = RestOfPath
@@ -96,7 +99,7 @@ def register_routes(app: Flask, config: GatewayConfig, upstreams: dict[str, Upst
     routes = []
     for name, service in config.services.items():
         bp = service_blueprint(service, upstreams[name], config.trusted_proxies, slots,
-                               (canaries or {}).get(name))
+                               (canaries or {}).get(name), (mirrors or {}).get(name))
         app.register_blueprint(bp)
         routes.append(Route(name, service, tuple(service.methods), bp, "service"))
     for entry in config.blueprints:

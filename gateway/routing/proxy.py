@@ -23,6 +23,7 @@ from ..config.transforms import DEFAULT_TRANSFORM_MAX_BYTES
 from ..errors import GatewayError
 from ..transport import NOT_SENT, READ_CHUNK, Answer, Upstream, UpstreamBody, is_stream
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
+from .mirror import Mirror
 from .paths import raw_target, strip_segments
 from .websocket import WebSocketRelay, is_handshake
 
@@ -50,11 +51,14 @@ class ServiceProxy:
     """The view that forwards every request under a service's prefix."""
 
     def __init__(self, service: ServiceConfig, upstream: Upstream, trusted_proxies: int,
-                 websocket: WebSocketRelay, canary: Upstream | None = None):
-        """:param canary: the canary's targets, for requests the chain sent to that branch."""
+                 websocket: WebSocketRelay, canary: Upstream | None = None,
+                 mirror: Mirror | None = None):
+        """:param canary: the canary's targets, for requests the chain sent to that branch.
+        :param mirror: where copies of sampled requests go."""
         self.service = service
         self.websocket = websocket
         self.canary = canary
+        self.mirror = mirror
         self.upstream = upstream
         self.trusted_proxies = trusted_proxies
         self.prefix_segments = 0 if service.prefix == "/" else service.prefix.count("/")
@@ -100,10 +104,23 @@ class ServiceProxy:
             headers, query, body = transformer.outgoing(headers, query, body)
         if query or target.endswith("?"):
             path = f"{path}?{query}"
-        # the request id and consumer are added by the transport, as for every call
-        answer = self.branch_upstream().send(
-            environ["REQUEST_METHOD"], path, headers, body, chunked,
-            can_retry=body is None or isinstance(body, bytes))
+        mirror = self.mirror if self.mirror is not None and self.mirror.sampled() else None
+        copy_body: bytes | None = None
+        if mirror is not None:
+            length = environ.get("CONTENT_LENGTH")
+            body, chunked, copy_body = mirror.capture(body, chunked,
+                                                      int(length) if length else None)
+        try:
+            # the request id and consumer are added by the transport, as for every call
+            answer = self.branch_upstream().send(
+                environ["REQUEST_METHOD"], path, headers, body, chunked,
+                can_retry=body is None or isinstance(body, bytes))
+        finally:
+            if mirror is not None:  # the request has been read: the copy goes now
+                if body is not None and copy_body is None:
+                    mirror.count("too_large")
+                else:
+                    mirror.send(environ["REQUEST_METHOD"], path, headers, copy_body)
 
         response_headers = _checked_length(answer, end_to_end(
             answer.headers.items(), DROP_FROM_RESPONSE, answer.headers.get("connection")))

@@ -42,6 +42,10 @@ STORAGE_ERRORS = Counter("gateway_storage_errors_total",
 BRANCH_REQUESTS = Counter("gateway_branch_requests_total",
                           "Requests to a service with a canary, by the branch they went to",
                           ["service", "branch"])
+MIRROR_REQUESTS = Counter("gateway_mirror_requests_total",
+                          "Mirrored copies: sent (an answer came back), failed (none came), "
+                          "dropped (max_in_flight reached), too_large (body over the cap)",
+                          ["service", "result"])
 WEBSOCKETS_OPEN = Gauge("gateway_websocket_connections", "WebSocket connections open now",
                         ["service"], multiprocess_mode="livesum")
 WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
@@ -57,6 +61,11 @@ def branch_counter(service: str):
     """``f(branch)`` counting one request of ``service`` on that branch."""
     children = {branch: BRANCH_REQUESTS.labels(service, branch) for branch in ("primary", "canary")}
     return lambda branch: children[branch].inc()
+
+
+def mirror_counter(service: str):
+    """``f(result)`` counting one mirrored copy of ``service``."""
+    return lambda result: MIRROR_REQUESTS.labels(service, result).inc()
 
 
 def route_label() -> str:
