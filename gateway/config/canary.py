@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from .types import Section, TargetUrl, _target_url, fail, kind_of, one_or_many, one_or_many_schema
+from .types import Section, TargetUrl, fail, kind_of, one_or_many_schema, target_urls
 
 _STICKY = re.compile(r"^(consumer|none|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;,=]+)$")
 
@@ -32,12 +32,7 @@ class CanaryConfig(Section):
     @field_validator("upstream", mode="wrap")
     @classmethod
     def _urls(cls, value: Any, handler):
-        if not isinstance(value, (str, list)):
-            raise fail(f"expected an http(s) URL or a list of them, got {kind_of(value)}")
-        urls = one_or_many(value, handler, _target_url)
-        if not urls:
-            raise fail("expected at least one URL")
-        return urls
+        return target_urls(value, handler)
 
     @field_validator("weight", mode="before")
     @classmethod

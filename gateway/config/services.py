@@ -23,11 +23,11 @@ from .types import (
     Section,
     TargetUrl,
     _method,
-    _target_url,
     fail,
     kind_of,
     one_or_many,
     one_or_many_schema,
+    target_urls,
 )
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
@@ -127,12 +127,7 @@ class ServiceConfig(RoutePolicies):
     @field_validator("upstream", mode="wrap")
     @classmethod
     def _one_upstream(cls, value: Any, handler):
-        if not isinstance(value, (str, list)):
-            raise fail(f"expected an http(s) URL or a list of them, got {kind_of(value)}")
-        urls = one_or_many(value, handler, _target_url)
-        if not urls:
-            raise fail("expected at least one URL")
-        return urls
+        return target_urls(value, handler)
 
     @field_validator("methods", mode="wrap")
     @classmethod

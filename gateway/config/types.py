@@ -170,5 +170,16 @@ def one_or_many(value: Any, handler, check=None) -> Any:
 
 
 #: The JSON Schema of such a field: one string, or a list of them.
+def target_urls(value: Any, handler) -> list[str]:
+    """An ``upstream`` field: one http(s) URL or a non-empty list of them (a wrap validator's
+    body)."""
+    if not isinstance(value, (str, list)):
+        raise fail(f"expected an http(s) URL or a list of them, got {kind_of(value)}")
+    urls = one_or_many(value, handler, _target_url)
+    if not urls:
+        raise fail("expected at least one URL")
+    return urls
+
+
 def one_or_many_schema(item: dict) -> WithJsonSchema:
     return WithJsonSchema({"anyOf": [item, {"type": "array", "items": item}]})
