@@ -19,12 +19,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import endpoints, state
 from .compose.aggregate import CallPool
 from .config import ConfigError, GatewayConfig, load_config, parse_config
+from .config.types import is_redis
 from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
 from .openapi import openapi_document
 from .policies import build as policies
 from .routing import CONFIG_CHECKS, ConnectionSlots, Mirror, register_routes, route_names
-from .storage import open_storage
+from .storage import open_storage, redis_connection
 from .telemetry import accesslog, metrics
 from .telemetry.callhooks import RequestCallHooks
 from .telemetry.storagehealth import StorageHealth
@@ -32,6 +33,7 @@ from .telemetry.tracing import Tracing
 from .tokens import Verifier
 from .transport import DEFAULT_POOL_SIZE, Upstream
 from .transport.breaker import breaker_factory
+from .transport.health import Board, FileBoard, HealthChecker, RedisBoard
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
@@ -54,7 +56,11 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
             raise ConfigError(problems, config.source)
 
     app = Flask("gateway", static_folder=None)  # every path belongs to a service
-    storage = open_storage(config.storage) if config.keeps_shared_state() else None
+    # health checks share their probes' outcome through Redis when there is one
+    probes_shared = is_redis(config.storage) and any(
+        s.health_check for s in config.services.values())
+    storage = open_storage(config.storage) \
+        if config.keeps_shared_state() or probes_shared else None
     health = StorageHealth(storage)
     # a worker keeps GATEWAY_CONNECTIONS requests in flight (gateway/serve/gunicorn_conf.py):
     # size the pools to match, so none of their connections is thrown away
@@ -75,7 +81,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # the services' documents are fetched now, once; an unreachable one is a warning
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
-        storage_health=health,
+        storage_health=health, canaries=canaries,
         openapi=openapi_document(config, upstreams))
 
     # after_request hooks run in reverse: the access log registers first to run last
@@ -92,6 +98,15 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                              mirrors)
     policies.install(app, config, routes, storage, health,
                      tokens=Verifier(config.issuers) if config.issuers else None)
+
+    # probes start now, not on the first request (one prober per host or, on Redis, overall)
+    board: Board = FileBoard()
+    connection = redis_connection(storage)
+    if connection is not None:
+        board = RedisBoard(connection, board, health.on_error("health_check"))
+    gateway.health_checker = HealthChecker(
+        [*upstreams.items(), *canaries.items()], board, on_state=metrics.target_health)
+    gateway.health_checker.start()
 
     if config.trusted_proxies:
         n = config.trusted_proxies

@@ -18,6 +18,7 @@ from .config import GatewayConfig
 from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
 from .transport import DEFAULT_POOL_SIZE, Upstream
+from .transport.health import HealthChecker
 
 #: The key in ``app.extensions``.
 EXTENSION = "gateway"
@@ -39,6 +40,10 @@ class Gateway:
     call_pool: CallPool = field(default_factory=lambda: CallPool(DEFAULT_POOL_SIZE))
     #: whether the shared store answers, since when (``/readyz``, the status page)
     storage_health: StorageHealth = field(default_factory=lambda: StorageHealth(None))
+    #: the active health checks (transport/health.py), when a service has them
+    health_checker: HealthChecker | None = None
+    #: each service's canary targets, when it has a canary
+    canaries: dict[str, Upstream] = field(default_factory=dict)
 
 
 def gateway_of(app: Flask | None = None) -> Gateway:

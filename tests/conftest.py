@@ -111,6 +111,9 @@ def make_gateway():
     yield build
     for server in servers:
         server.stop()
+        checker = server.app.extensions["gateway"].health_checker
+        if checker is not None:
+            checker.stop()  # its probing thread, which would otherwise outlive the test
         tracing = server.app.extensions["gateway"].tracing
         if tracing is not None:
             tracing.shutdown()  # its exporter thread, which would otherwise outlive the test

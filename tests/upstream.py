@@ -28,11 +28,16 @@ class UpstreamApp:
         self.gate = threading.Event()
         self.finished = threading.Event()
         self.hits = 0
+        #: health-check probes received (User-Agent: gateway-health-check)
+        self.probes = 0
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
 
     def __call__(self, environ, start_response):
-        self.hits += 1
+        if environ.get("HTTP_USER_AGENT") == "gateway-health-check":
+            self.probes += 1  # the gateway's health checks are not clients' requests
+        else:
+            self.hits += 1
         path = environ["PATH_INFO"]
         query = parse_qs(environ.get("QUERY_STRING", ""))
         # the first path segment naming an answer picks it, so /users/cookies
@@ -220,7 +225,10 @@ class CacheUpstream(UpstreamApp):
     """Answers that say how they may be cached; each carries a serial number."""
 
     def __call__(self, environ, start_response):
-        self.hits += 1
+        if environ.get("HTTP_USER_AGENT") == "gateway-health-check":
+            self.probes += 1  # the gateway's health checks are not clients' requests
+        else:
+            self.hits += 1
         query = parse_qs(environ.get("QUERY_STRING", ""))
         headers = [("Content-Type", "text/plain"), ("X-Serial", str(self.hits))]
         for value in query.get("cc", []):

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .canary import CanaryConfig
+from .health import HealthCheckConfig
 from .mirror import MirrorConfig
 from .policies import BreakerConfig, RoutePolicies
 from .tls import TlsConfig
@@ -106,6 +107,8 @@ class ServiceConfig(RoutePolicies):
                                         "targets: {upstream, weight, sticky, header}")
     mirror: MirrorConfig | None = Field(None, description="a copy of a share of the requests "
                                         "to another upstream, its answers thrown away")
+    health_check: HealthCheckConfig | None = Field(None, description="active probes of each "
+                                                   "target (the canary's too)")
 
     _name: str = PrivateAttr("")
 
@@ -165,7 +168,8 @@ class ServiceConfig(RoutePolicies):
                self.transform.describe() if self.transform else "",
                self.websocket.describe() if self.websocket else "",
                f"canary {self.canary.weight:g}%" if self.canary else "",
-               f"mirror {self.mirror.percent:g}%" if self.mirror else ""]
+               f"mirror {self.mirror.percent:g}%" if self.mirror else "",
+               f"health {self.health_check.path}" if self.health_check else ""]
         return ", ".join(p for p in (super().describe(), *own) if p)
 
     def keeps_state(self) -> bool:

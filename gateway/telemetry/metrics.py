@@ -42,6 +42,9 @@ STORAGE_ERRORS = Counter("gateway_storage_errors_total",
 BRANCH_REQUESTS = Counter("gateway_branch_requests_total",
                           "Requests to a service with a canary, by the branch they went to",
                           ["service", "branch"])
+TARGET_HEALTHY = Gauge("gateway_target_healthy",
+                       "1 while active health checks keep the target in rotation, 0 while out",
+                       ["service", "target"], multiprocess_mode="mostrecent")
 MIRROR_REQUESTS = Counter("gateway_mirror_requests_total",
                           "Mirrored copies: sent (an answer came back), failed (none came), "
                           "dropped (max_in_flight reached), too_large (body over the cap)",
@@ -61,6 +64,10 @@ def branch_counter(service: str):
     """``f(branch)`` counting one request of ``service`` on that branch."""
     children = {branch: BRANCH_REQUESTS.labels(service, branch) for branch in ("primary", "canary")}
     return lambda branch: children[branch].inc()
+
+
+def target_health(service: str, target: str, healthy: bool) -> None:
+    TARGET_HEALTHY.labels(service, target).set(1 if healthy else 0)
 
 
 def mirror_counter(service: str):

@@ -88,6 +88,8 @@ class Target:
     failed_until: float = field(default=0.0)
     #: the target's breaker when the service has ``circuit_breaker``
     breaker: CircuitBreaker | None = None
+    #: False while active health checks have it out of rotation (transport/health.py)
+    probe_healthy: bool = True
 
     def mark_failed(self) -> None:
         self.failed_until = time.monotonic() + FAIL_TIMEOUT
@@ -149,6 +151,9 @@ class Upstream:
         if count == 1 and self.targets[0].breaker is None:
             return self.targets[0], False
         order = [self.targets[(start + i) % count] for i in range(count)]
+        # targets the health checks took out are passed over, unless every one is out
+        # (a probe can be wrong: the request then tries them anyway)
+        order = [t for t in order if t.probe_healthy] or order
         candidates = [t for t in order if t not in exclude] or order
         # healthy targets first; ones that just refused a connection only as a last resort
         candidates.sort(key=lambda t: not t.healthy)
