@@ -95,3 +95,90 @@ def test_health_check_mistakes_name_their_key(check, path):
         parse_config({"services": {"orders": {"upstream": "http://127.0.0.1:9001",
                                               "health_check": check}}})
     assert f"services.orders.{path}" in str(refused.value), str(refused.value)
+
+
+def status_targets(gw) -> dict[str, dict]:
+    document = requests.get(gw.url + "/_gateway/status.json", timeout=10).json()
+    (orders,) = [s for s in document["services"] if s["name"] == "orders"]
+    return {t["url"]: t for t in orders["targets"]}
+
+
+def test_the_status_page_and_readyz_show_the_probed_health(gunicorn_gateway, upstream, upstream2):
+    gw = gunicorn_gateway({"services": {"orders": {
+        "upstream": [upstream.url, upstream2.url], "health_check": CHECK},
+        "users": {"upstream": upstream.url}}}, workers=2)
+    assert wait_for(lambda: status_targets(gw)[upstream2.url]["health"] == "healthy", timeout=5)
+    assert requests.get(gw.url + "/readyz", timeout=10).status_code == 200
+    upstream2.app.health_status = 503  # still accepts connections: only the probe can tell
+    assert wait_for(lambda: status_targets(gw)[upstream2.url]["health"] == "unhealthy",
+                    timeout=6)
+    for _ in range(4):  # whichever worker answers
+        targets = status_targets(gw)
+        assert targets[upstream2.url]["health"] == "unhealthy"
+        assert targets[upstream2.url]["up"] is True  # it accepts connections
+        assert targets[upstream.url]["health"] == "healthy"
+    document = requests.get(gw.url + "/_gateway/status.json", timeout=10).json()
+    states = {s["name"]: s for s in document["services"]}
+    assert states["orders"]["state"] == "degraded"
+    assert [t["health"] for t in states["users"]["targets"]] == [None]  # no active checks
+    ready = requests.get(gw.url + "/readyz", timeout=10)
+    assert ready.status_code == 200  # one target of orders still passes
+    assert ready.json()["failing"] == [{"service": "orders", "upstream": upstream2.url,
+                                        "error": "failing its health check (GET /healthz)"}]
+    upstream.app.health_status = 500  # now none passes: orders is not ready
+    assert wait_for(lambda: requests.get(gw.url + "/readyz", timeout=10).status_code == 503,
+                    timeout=6)
+    assert requests.get(gw.url + "/readyz", timeout=10).json()["services"]["orders"] == "down"
+    page = requests.get(gw.url + "/_gateway/status", timeout=10).text
+    assert "health" in page
+
+
+def test_a_reload_keeps_the_state_of_unchanged_targets(gunicorn_gateway, upstream, upstream2,
+                                                       tmp_path):
+    import re
+    import signal
+
+    import yaml
+
+    slow_return = dict(CHECK, healthy_threshold=5)
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump({"services": {"orders": {
+        "upstream": [upstream.url, upstream2.url], "retries": 0, "health_check": slow_return}}}))
+    gw = gunicorn_gateway(str(path), workers=2)
+    upstream2.app.health_status = 503
+    assert wait_for(lambda: healthy(gw, upstream2.url) == 0.0, timeout=10)
+    # it passes again, but needs 5 probes (5 s) to come back: a worker starting
+    # from nothing would take it at once
+    upstream2.app.health_status = 200
+    boots = len(re.findall(r"Booting worker", gw.log()))
+    gw.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: len(re.findall(r"Booting worker", gw.log())) == boots + 2, timeout=10)
+    hits = upstream2.app.hits
+    with requests.Session() as client:
+        for _ in range(10):
+            assert status_targets(gw)[upstream2.url]["health"] == "unhealthy"
+            assert client.post(gw.url + "/orders/items", data=b"x", timeout=10).json()[
+                "upstream"] == "one"
+    assert upstream2.app.hits == hits
+    # and it does come back
+    assert wait_for(lambda: status_targets(gw)[upstream2.url]["health"] == "healthy", timeout=10)
+
+
+def test_a_canarys_targets_are_probed_too(gunicorn_gateway, upstream, upstream2):
+    from tests.conftest import dead_port
+
+    dead = f"http://127.0.0.1:{dead_port()}"
+    gw = gunicorn_gateway({"services": {"orders": {
+        "upstream": upstream.url, "retries": 0, "health_check": CHECK,
+        "canary": {"upstream": [upstream2.url, dead], "weight": 100}}}}, workers=2)
+    assert wait_for(lambda: upstream2.app.probes > 0, timeout=5)
+    assert wait_for(lambda: status_targets(gw)[dead]["health"] == "unhealthy", timeout=10)
+    time.sleep(1.2)  # every worker has read the state by now
+    targets = status_targets(gw)
+    assert targets[dead]["branch"] == "canary" and targets[upstream.url]["branch"] == "primary"
+    assert targets[upstream2.url]["health"] == "healthy"
+    with requests.Session() as client:
+        answers = [client.post(gw.url + "/orders/items", data=b"x", timeout=10)
+                   for _ in range(20)]
+    assert [a.status_code for a in answers] == [200] * 20
+    assert {a.json()["upstream"] for a in answers} == {"two"}

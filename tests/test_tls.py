@@ -15,7 +15,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from gateway.config import ConfigError, parse_config
-from tests.conftest import raw_request
+from tests.conftest import raw_request, wait_for
 from tests.upstream import UpstreamApp
 
 
@@ -46,17 +46,25 @@ def pki(tmp_path):
 
 
 @pytest.fixture
-def tls_upstream(pki):
-    """HTTPS on 127.0.0.1 with a certificate for orders.internal; client certificate required."""
+def tls_server(pki):
+    """HTTPS on 127.0.0.1 with a certificate for orders.internal; client certificate required.
+    Its ``app`` counts what reached it (a failed handshake never does)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     pki.server_cert.configure_cert(context)
     pki.client_ca.configure_trust(context)
     context.verify_mode = ssl.CERT_REQUIRED
-    server = make_server("127.0.0.1", 0, UpstreamApp("tls"), threaded=True, ssl_context=context)
+    app = UpstreamApp("tls")
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"https://127.0.0.1:{server.server_port}"
+    server.url = f"https://127.0.0.1:{server.server_port}"
+    yield server
     server.shutdown()
+
+
+@pytest.fixture
+def tls_upstream(tls_server):
+    return tls_server.url
 
 
 def service(url: str, **tls) -> dict:
@@ -69,6 +77,24 @@ def test_mutual_tls_with_a_private_ca_and_a_server_name(make_gateway, pki, tls_u
     answer = raw_request(gw.port, "GET", "/orders/echo")
     assert answer.status == 200, answer.body
     assert json.loads(answer.body)["upstream"] == "tls"
+
+
+def test_probes_the_canary_and_the_mirror_use_the_services_tls(make_gateway, pki, tls_server):
+    """Every https call of the service: a call without the client certificate
+    would fail its handshake and never reach the upstream's app."""
+    url = tls_server.url
+    settings = {"ca_file": pki.ca_file, "cert_file": pki.cert_file, "key_file": pki.key_file,
+                "server_name": "orders.internal"}
+    gw = make_gateway({"services": {"orders": {
+        "upstream": url, "tls": settings, "retries": 0,
+        "health_check": {"path": "/healthz", "interval": 1, "unhealthy_threshold": 1},
+        "canary": {"upstream": url, "weight": 100},
+        "mirror": {"upstream": url}}}})
+    assert wait_for(lambda: tls_server.app.probes >= 1, timeout=5)
+    answer = raw_request(gw.port, "GET", "/orders/echo")
+    assert answer.status == 200, answer.body
+    # the canary's answer, and the mirror's copy beside it
+    assert wait_for(lambda: tls_server.app.hits == 2, timeout=5)
 
 
 @pytest.mark.parametrize("tls, why", [

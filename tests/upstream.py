@@ -30,6 +30,8 @@ class UpstreamApp:
         self.hits = 0
         #: health-check probes received (User-Agent: gateway-health-check)
         self.probes = 0
+        #: what /healthz answers (a target can fail its health check yet accept connections)
+        self.health_status = 200
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
 
@@ -92,6 +94,11 @@ class UpstreamApp:
         if code.startswith("3"):
             headers.append(("Location", "/elsewhere"))
         start_response(f"{code} {reason}", headers)
+        return [body]
+
+    def do_healthz(self, environ, start_response, query):
+        body = f"health {self.health_status}".encode()
+        start_response(f"{self.health_status} Health", [("Content-Length", str(len(body)))])
         return [body]
 
     def do_cookies(self, environ, start_response, query):

@@ -1,8 +1,9 @@
 """``/healthz`` and ``/readyz``: the gateway's own probes.
 
 ``/healthz`` says the process answers. ``/readyz`` says every service has at
-least one upstream target accepting TCP connections; otherwise it is 503 and
-lists the targets that do not. It also says whether the shared store answers
+least one upstream target accepting TCP connections and, for a service with a
+``health_check``, passing it; otherwise it is 503 and lists the targets that
+do not. It also says whether the shared store answers
 (``"storage": "ok" | "unreachable"``): unreachable is 503 when quotas deny on
 storage errors (``on_storage_error: deny``: the gateway would refuse them), and
 ``"status": "degraded"`` but ready otherwise (quotas, cache and breakers fail open).
@@ -33,7 +34,8 @@ def healthz():
 def readyz():
     gateway = gateway_of()
     upstreams = gateway.upstreams
-    results = list(probe_targets(upstreams).items())
+    results = [((name, url), err or health_failure(upstreams[name], url))
+               for (name, url), err in probe_targets(upstreams).items()]
     failing = [{"service": name, "upstream": url, "error": err}
                for (name, url), err in results if err]
     # a service is ready while one of its targets is
@@ -56,6 +58,21 @@ def probe_targets(upstreams) -> dict[tuple[str, str], str | None]:
     with ThreadPoolExecutor(max_workers=min(16, len(targets) or 1)) as pool:
         return dict(zip(targets, pool.map(lambda nt: _accepts_connections(nt[1]), targets),
                         strict=True))
+
+
+def health_failure(upstream, url: str) -> str | None:
+    """Why the active health check took the target out of rotation, if it did."""
+    check = upstream.service.health_check
+    if check is None or all(t.probe_healthy for t in upstream.targets if t.url == url):
+        return None
+    return f"failing its health check (GET {check.path})"
+
+
+def target_health(upstream, target) -> str | None:
+    """``healthy`` / ``unhealthy`` as the probes last found, None without active checks."""
+    if upstream.service.health_check is None:
+        return None
+    return "healthy" if target.probe_healthy else "unhealthy"
 
 
 def _accepts_connections(url: str) -> str | None:

@@ -1,7 +1,8 @@
 """``/_gateway/status`` and ``/_gateway/status.json``: what is up, what is failing, how fast.
 
 The JSON carries, per service and hand-written blueprint, each target's
-reachability (a TCP connect, as ``/readyz`` does) and circuit, and over the
+reachability (a TCP connect, as ``/readyz`` does), circuit and, with active
+health checks, probed health (a canary's targets too, marked so), and over the
 last minute the requests per second, the share of 5xx answers, p50/p99,
 quota rejections and the cache hit ratio; per aggregate its calls' outcomes;
 and the route table. The figures come from the metrics every worker writes
@@ -23,7 +24,7 @@ from ..extension import gateway_of
 from ..routing import route_table
 from ..storage import shown
 from ..telemetry.status import Reading, Window, read, route_figures
-from .health import probe_targets
+from .health import probe_targets, target_health
 from .metrics import registry, require_operator
 
 PAGE = (Path(__file__).parent / "status.html").read_text(encoding="utf-8")
@@ -61,13 +62,19 @@ def status_document() -> dict:
     now = read(registry())
     then = window.add(now)
     probes = probe_targets(gateway.upstreams)
+    probes.update(probe_targets(gateway.canaries))
     services = []
     for name, service in config.services.items():
-        targets = [{"url": t.url, "up": probes[(name, t.url)] is None,
+        branches = [("primary", gateway.upstreams[name])]
+        if name in gateway.canaries:
+            branches.append(("canary", gateway.canaries[name]))
+        targets = [{"url": t.url, "branch": branch, "up": probes[(name, t.url)] is None,
                     "error": probes[(name, t.url)],
-                    "circuit": "open" if now.circuit_open.get((name, t.url)) else "closed"}
-                   for t in gateway.upstreams[name].targets]
-        healthy = sum(bool(t["up"]) and t["circuit"] == "closed" for t in targets)
+                    "circuit": "open" if now.circuit_open.get((name, t.url)) else "closed",
+                    "health": target_health(upstream, t)}
+                   for branch, upstream in branches for t in upstream.targets]
+        healthy = sum(bool(t["up"]) and t["circuit"] == "closed" and t["health"] != "unhealthy"
+                      for t in targets)
         state = "up" if healthy == len(targets) else "degraded" if healthy else "down"
         services.append({"name": name, "kind": "service", "prefix": service.prefix,
                          "state": state, "targets": targets,

@@ -69,6 +69,10 @@ class Board:
         """Probe the target if nobody has this interval; the state either way."""
         raise NotImplementedError
 
+    def peek(self, key: str) -> ProbeState | None:
+        """The state last stored for the target, without probing; None: never probed."""
+        raise NotImplementedError
+
 
 class FileBoard(Board):
     """One JSON file per target in a directory the workers of one host share."""
@@ -77,10 +81,20 @@ class FileBoard(Board):
         self.directory = directory or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or \
             tempfile.mkdtemp(prefix="gateway-health-")
 
-    def round(self, key, interval, probe, config):
+    def _path(self, key: str) -> str:
         name = hashlib.sha256(key.encode()).hexdigest()[:32]
-        path = os.path.join(self.directory, f"health-{name}.json")
-        with open(path, "a+") as file:
+        return os.path.join(self.directory, f"health-{name}.json")
+
+    def peek(self, key):
+        try:
+            with open(self._path(key)) as file:
+                state = _read(file)
+        except OSError:
+            return None
+        return state if state.probed_at else None
+
+    def round(self, key, interval, probe, config):
+        with open(self._path(key), "a+") as file:
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:  # another worker is probing it right now
@@ -114,8 +128,15 @@ class RedisBoard(Board):
                  on_error: Callable[[Exception], None]):
         self.connection, self.fallback, self.on_error = connection, fallback, on_error
 
+    def peek(self, key):
+        try:
+            stored = self.connection().get(_state_key(key))  # type: ignore[attr-defined]
+        except BACKEND_ERRORS:
+            return self.fallback.peek(key)
+        return ProbeState(**json.loads(stored)) if stored else self.fallback.peek(key)
+
     def round(self, key, interval, probe, config):
-        state_key = f"{{gateway-health:{key}}}"  # one hash slot on a Cluster
+        state_key = _state_key(key)
         try:
             client = self.connection()
             claimed = client.set(state_key + ":round", "1", nx=True,  # type: ignore[attr-defined]
@@ -132,6 +153,15 @@ class RedisBoard(Board):
             self.on_error(exc)
             log.warning("health state store unreachable (%s): this host probes on its own", exc)
             return self.fallback.round(key, interval, probe, config)
+
+
+def _key(service: str, target: Target) -> str:
+    """A target's name on the board: a changed URL starts afresh."""
+    return f"{service}:{target.url}"
+
+
+def _state_key(key: str) -> str:
+    return f"{{gateway-health:{key}}}"  # one hash slot on a Cluster
 
 
 def probe(target: Target, config: HealthCheckConfig) -> bool:
@@ -167,6 +197,15 @@ class HealthChecker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Take the state the board holds (a reload keeps the state of targets
+        that did not change: no request meets a target known to be out while
+        the new worker's first round runs), then probe in the background."""
+        for name, upstream in self.upstreams:
+            for target in upstream.targets:
+                state = self.board.peek(_key(name, target))
+                if state is not None:
+                    target.probe_healthy = state.healthy
+                    self.on_state(name, target.url, state.healthy)
         if self.upstreams and self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True,
                                             name="gateway-health")
@@ -192,7 +231,7 @@ class HealthChecker:
 
     def check(self, service: str, target: Target, config: HealthCheckConfig) -> None:
         try:
-            state = self.board.round(f"{service}:{target.url}", config.interval,
+            state = self.board.round(_key(service, target), config.interval,
                                      lambda: probe(target, config), config)
         except Exception:  # a probe must never stop the others
             log.exception("health check of %s failed", target.url)
