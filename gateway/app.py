@@ -22,7 +22,7 @@ from .config import ConfigError, GatewayConfig, load_config, parse_config
 from .config.types import is_redis
 from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
-from .openapi import openapi_document
+from .openapi import openapi_document, service_documents
 from .policies import build as policies
 from .routing import CONFIG_CHECKS, ConnectionSlots, Mirror, register_routes, route_names
 from .storage import open_storage, redis_connection
@@ -79,10 +79,11 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         if service.mirror is not None:
             mirrors[name] = Mirror(service, pool_size, metrics.mirror_counter(name))
     # the services' documents are fetched now, once; an unreachable one is a warning
+    documents = service_documents(config, upstreams)
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
         storage_health=health, canaries=canaries,
-        openapi=openapi_document(config, upstreams))
+        openapi=openapi_document(config, upstreams, documents=documents))
 
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app, log_format(config))
@@ -96,7 +97,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     routes = register_routes(app, config, upstreams, gateway.call_pool,
                              ConnectionSlots(storage, health.on_error("websocket")), canaries,
                              mirrors)
-    policies.install(app, config, routes, storage, health,
+    policies.install(app, config, routes, storage, health, documents=documents,
                      tokens=Verifier(config.issuers) if config.issuers else None)
 
     # probes start now, not on the first request (one prober per host or, on Redis, overall)

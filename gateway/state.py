@@ -89,6 +89,11 @@ class RequestState:
     trace_id: str | None = None
     #: primary or canary, on a service with a canary (gateway/policies/canary.py)
     branch: str | None = None
+    #: the OpenAPI operation the request was validated against (gateway/policies/validate.py)
+    operation: Any = None
+    #: the request body as validation read it, for the proxy to send on (bytes, or
+    #: what was read followed by the rest of the stream when it was too long to check)
+    request_body: Any = None
     #: Flask-Limiter's per-request bookkeeping (gateway/policies/quota.py)
     limiter_context: Any = None
 

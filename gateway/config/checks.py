@@ -21,7 +21,20 @@ RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_
 def cross_check(config: GatewayConfig) -> list[str]:
     """Every problem between sections, each as ``key.path: what is wrong``."""
     return (_prefixes(config) + _shared_keys(config) + _aggregates(config) + _issuers(config)
-            + _quota(config))
+            + _quota(config) + _documents(config))
+
+
+def _documents(config: GatewayConfig) -> list[str]:
+    problems = []
+    for name, service in config.services.items():
+        if service.openapi and service.openapi_file:
+            problems.append(f"services.{name}: give openapi (fetched from the upstream) or "
+                            "openapi_file (a local document), not both")
+        if service.validate_ is not None and not (service.openapi or service.openapi_file):
+            problems.append(f"services.{name}.validate: validation needs the service's OpenAPI "
+                            "document: set openapi (e.g. /openapi.json, fetched from the "
+                            "upstream) or openapi_file (a local YAML or JSON file)")
+    return problems
 
 
 def _quota(config: GatewayConfig) -> list[str]:

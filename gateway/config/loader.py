@@ -132,12 +132,12 @@ def parse_config(raw: Any, source: str = "<mapping>", checks: Sequence[Check] = 
     except ValidationError as exc:
         problems += [describe(error, GatewayConfig) for error in exc.errors()]
         raise ConfigError(problems, source) from None
+    config._source = source  # checks resolve files named relative to the config file
     problems += cross_check(config)
     for check in checks:
         problems += check(config)
     if problems:
         raise ConfigError(problems, source)
-    config._source = source
     return config
 
 

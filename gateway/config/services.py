@@ -30,6 +30,7 @@ from .types import (
     one_or_many_schema,
     target_urls,
 )
+from .validation import ValidateConfig
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_READ_TIMEOUT = 30.0
@@ -99,6 +100,12 @@ class ServiceConfig(RoutePolicies):
     transform: TransformConfig | None = None
     openapi: str | None = Field(None, description="the path of the upstream's own OpenAPI "
                                 "document, e.g. /openapi.json, merged into the gateway's")
+    openapi_file: str | None = Field(None, description="a local OpenAPI document (YAML or "
+                                     "JSON) instead of openapi, relative to the config file")
+    validate_: ValidateConfig | None = Field(
+        None, alias="validate", description="check requests (and answers) against the service's "
+        "OpenAPI document: true, or {requests, responses, status, unknown_operations, "
+        "max_errors}")
     websocket: WebSocketConfig | None = Field(None, description="pass WebSocket handshakes "
                                               "through (true, or a mapping of settings)")
     tls: TlsConfig | None = Field(None, description="CAs, client certificate and name to "
@@ -146,9 +153,9 @@ class ServiceConfig(RoutePolicies):
             raise fail(f"{prefix!r} must not contain '.' or '..' segments")
         return prefix.rstrip("/") or "/"
 
-    @field_validator("websocket", mode="before")
+    @field_validator("websocket", "validate_", mode="before")
     @classmethod
-    def _websocket_off(cls, value: Any) -> Any:
+    def _switched_off(cls, value: Any) -> Any:
         return None if value is False else value
 
     @field_validator("openapi")
@@ -169,7 +176,8 @@ class ServiceConfig(RoutePolicies):
                self.websocket.describe() if self.websocket else "",
                f"canary {self.canary.weight:g}%" if self.canary else "",
                f"mirror {self.mirror.percent:g}%" if self.mirror else "",
-               f"health {self.health_check.path}" if self.health_check else ""]
+               f"health {self.health_check.path}" if self.health_check else "",
+               self.validate_.describe() if self.validate_ else ""]
         return ", ".join(p for p in (super().describe(), *own) if p)
 
     def keeps_state(self) -> bool:

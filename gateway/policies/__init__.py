@@ -5,7 +5,7 @@ Every route (a service, a hand-written blueprint, an aggregate) gets one
 meets them (:data:`ORDER`)::
 
     request id -> path check -> cors -> ip rules -> body size -> authentication
-        -> quota -> canary -> cache -> transform -> upstream
+        -> quota -> validate -> canary -> cache -> transform -> upstream
 
 A step that is switched off is not in the chain at all, so it costs nothing.
 The request id is made for every request before any chain runs
@@ -29,7 +29,7 @@ from ..config import GatewayConfig, RoutePolicies
 
 #: Every step a chain can have, in the order a request meets them.
 ORDER = ("request-id", "path-check", "cors", "ip-rules", "body-size", "authentication",
-         "quota", "canary", "cache", "transform", "upstream", "view")
+         "quota", "validate", "canary", "cache", "transform", "upstream", "view")
 
 
 class Policy:
@@ -110,6 +110,8 @@ def steps_for(kind: str, policies: RoutePolicies, config: GatewayConfig) -> tupl
         steps.append("authentication")
     if config.has_quota(policies):
         steps.append("quota")
+    if kind == "service" and getattr(policies, "validate_", None) is not None:
+        steps.append("validate")
     if kind == "service" and getattr(policies, "canary", None) is not None:
         steps.append("canary")
     if policies.cache:

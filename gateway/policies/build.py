@@ -16,6 +16,7 @@ from ..storage import redis_connection
 from ..telemetry import metrics
 from ..telemetry.storagehealth import StorageHealth
 from ..tokens import Verifier
+from ..validation import service_operations
 from . import Chain, Policy, install_chains, steps_for
 from .apikey import ApiKeyAuth, credentials_query
 from .authentication import Authentication
@@ -27,6 +28,7 @@ from .iprules import IpRules
 from .pathcheck import PathCheck
 from .quota import GatewayLimiter, Quota
 from .quota import install_error_handler as install_quota_errors
+from .validate import RequestValidation
 
 
 def authentication(route: str, policies, config: GatewayConfig,
@@ -38,10 +40,12 @@ def authentication(route: str, policies, config: GatewayConfig,
 
 
 def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
-            health: StorageHealth, tokens: Verifier | None = None) -> dict[str, Chain]:
+            health: StorageHealth, tokens: Verifier | None = None,
+            documents: dict[str, dict | None] | None = None) -> dict[str, Chain]:
     """Build and register every route's chain; Flask-Limiter when a route has a quota.
 
     :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
+    :param documents: the services' OpenAPI documents, for the ``validate`` steps.
     :returns: the chains by route name.
     """
     limiter = None
@@ -49,6 +53,10 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
         limiter = GatewayLimiter(config, storage,
                                  on_storage_error=health.on_error("quota"))
     connection = redis_connection(storage)
+
+    operations = service_operations(config, documents or {})
+    for name, compiled in operations.items():
+        metrics.validation_active(name, compiled is not None)
 
     chains: dict[str, Chain] = {}
     for route in routes:
@@ -69,6 +77,10 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             if p.rate_limit:
                 limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
             chain.append(Quota(limiter))
+        if "validate" in steps and operations.get(route.name) is not None:
+            chain.append(RequestValidation(config.services[route.name],
+                                           operations[route.name],  # type: ignore[arg-type]
+                                           metrics.validation_problem(route.name)))
         if "canary" in steps:
             chain.append(CanaryBranch(route.name, p.canary,  # type: ignore[attr-defined]
                                       on_branch=metrics.branch_counter(route.name)))

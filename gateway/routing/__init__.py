@@ -26,6 +26,7 @@ from ..compose.transform import Transformer
 from ..config import GatewayConfig, RoutePolicies, ServiceConfig
 from ..telemetry import metrics
 from ..transport import Upstream
+from ..validation import document_checks
 from .blueprints import blueprint_checks, route_names
 from .mirror import Mirror
 from .proxy import ServiceProxy
@@ -34,7 +35,7 @@ from .websocket import WebSocketRelay
 
 #: What validating a config needs beyond gateway/config: ``create_app`` and
 #: ``gateway check`` both pass these to ``load_config``/``parse_config``.
-CONFIG_CHECKS = (blueprint_checks,)
+CONFIG_CHECKS = (blueprint_checks, document_checks)
 
 __all__ = ["CONFIG_CHECKS", "ConnectionSlots", "Mirror", "Route", "register_routes", "route_names",
            "route_table"]

@@ -160,9 +160,9 @@ class ServiceProxy:
             path = f"{path}?{query}"
         return self.websocket.open(environ, path, headers, self.branch_upstream())
 
-    def whole_body(self, body: Iterator[bytes]) -> bytes:
+    def whole_body(self, body: Iterator[bytes] | bytes) -> bytes:
         """A body a transform reshapes, read whole (BodyLimit or werkzeug bounds the stream)."""
-        data = b"".join(body)
+        data = body if isinstance(body, bytes) else b"".join(body)
         if len(data) > self.max_transform_bytes:
             raise GatewayError(413, "body_too_large", f"this route reshapes request bodies of "
                                f"at most {self.max_transform_bytes} bytes")
@@ -228,8 +228,11 @@ class ServiceProxy:
             forwarded["X-Forwarded-Prefix"] = prefix
         return forwarded
 
-    def request_body(self, environ: dict) -> tuple[Iterator[bytes] | None, bool]:
+    def request_body(self, environ: dict) -> tuple[Iterator[bytes] | bytes | None, bool]:
         """The request body as a stream of chunks, and whether it is chunked."""
+        read = request_state.current().request_body
+        if read is not None:  # validation read it already
+            return read, not isinstance(read, bytes)
         if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
             return _read_exactly(request.stream, int(environ["CONTENT_LENGTH"])), False
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():

@@ -49,6 +49,14 @@ MIRROR_REQUESTS = Counter("gateway_mirror_requests_total",
                           "Mirrored copies: sent (an answer came back), failed (none came), "
                           "dropped (max_in_flight reached), too_large (body over the cap)",
                           ["service", "result"])
+VALIDATION_FAILURES = Counter("gateway_validation_failures_total",
+                              "Problems found by OpenAPI validation, one count per problem: "
+                              "mode enforce (refused), report (passed) or response (an answer)",
+                              ["service", "operation", "location", "mode"])
+VALIDATION_ACTIVE = Gauge("gateway_validation_active",
+                          "1 while the service's requests are validated against a good "
+                          "document, 0 while it runs unvalidated (no usable document)",
+                          ["service"], multiprocess_mode="mostrecent")
 WEBSOCKETS_OPEN = Gauge("gateway_websocket_connections", "WebSocket connections open now",
                         ["service"], multiprocess_mode="livesum")
 WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
@@ -73,6 +81,16 @@ def target_health(service: str, target: str, healthy: bool) -> None:
 def mirror_counter(service: str):
     """``f(result)`` counting one mirrored copy of ``service``."""
     return lambda result: MIRROR_REQUESTS.labels(service, result).inc()
+
+
+def validation_problem(service: str):
+    """``f(operation, location, mode)`` counting one validation problem of ``service``."""
+    return lambda operation, location, mode: VALIDATION_FAILURES.labels(
+        service, operation, location, mode).inc()
+
+
+def validation_active(service: str, active: bool) -> None:
+    VALIDATION_ACTIVE.labels(service).set(1 if active else 0)
 
 
 def route_label() -> str:

@@ -1,0 +1,226 @@
+"""``validate``: a request checked against its operation in the service's OpenAPI document.
+
+After authentication and the quota (a refused request has spent its hit)
+and before the canary, the cache and transforms. The operation is found by
+method and path as the upstream will see it (after ``strip_prefix``); its
+parameters and body are checked (gateway/validation). ``enforce`` refuses a
+request with problems with the configured status and every problem, up to
+``max_errors``, before anything reaches the upstream; ``report`` lets it pass.
+Either way each problem is counted in ``gateway_validation_failures_total``
+and logged, at most once per operation every :data:`LOG_EVERY` seconds.
+
+With ``responses: report`` a JSON answer up to :data:`MAX_ANSWER_BYTES` is
+copied as it streams to the client and checked once it has been sent: the
+client gets it unchanged and undelayed; mismatches and undocumented statuses
+are counted (``mode="response"``) and logged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from flask import request
+
+from .. import state as request_state
+from ..config import ServiceConfig
+from ..errors import GatewayError
+from ..transport import BodyObserver, UpstreamBody
+from ..validation import (
+    Operation,
+    Operations,
+    Problem,
+    Request,
+    UnsupportedMediaType,
+    body_problems,
+    check_request,
+    media_type,
+)
+from . import Policy
+
+log = logging.getLogger("gateway.validation")
+
+#: a body larger than this (or than the service's max_body_bytes) is not read to be checked
+MAX_BODY_BYTES = 1024 * 1024
+#: answers larger than this are not checked
+MAX_ANSWER_BYTES = 1024 * 1024
+#: seconds between two log lines about one operation's problems
+LOG_EVERY = 10.0
+
+#: ``f(operation, location, mode)``
+Counter = Callable[[str, str, str], None]
+
+
+class RequestValidation(Policy):
+    step = "validate"
+
+    def __init__(self, service: ServiceConfig, operations: Operations, count: Counter,
+                 clock: Callable[[], float] = time.monotonic):
+        config = service.validate_
+        assert config is not None
+        self.service = service.name
+        self.operations = operations
+        self.mode = config.requests
+        self.check_answers = config.responses == "report"
+        self.status = config.status
+        self.refuse_unknown = config.unknown_operations == "refuse"
+        self.max_errors = config.max_errors
+        self.max_body = min(service.max_body_bytes or MAX_BODY_BYTES, MAX_BODY_BYTES)
+        self.strip = len(service.prefix) if service.strip_prefix and service.prefix != "/" else 0
+        self.count = count
+        self.clock = clock
+        self.logged: dict[str, float] = {}
+
+    def before(self):
+        state = request_state.current()
+        if state.cors_preflight or request.headers.get("Upgrade"):
+            return None  # a preflight or a WebSocket handshake: not an operation's request
+        path = request.path[self.strip:] or "/" if self.strip else request.path
+        operation, groups, allowed = self.operations.find(request.method, path)
+        if operation is None:
+            return self.unknown(allowed)
+        state.operation = operation
+        if self.mode == "off":
+            return None
+        body = self.read_body(operation) if operation.body is not None else None
+        try:
+            problems = check_request(operation, Request(
+                request.method, groups, request.args, request.headers, request.cookies,
+                request.headers.get("Content-Type"), body), self.max_errors)
+        except UnsupportedMediaType as exc:
+            self.found(operation, [Problem("body", "contentType", f"{exc.given} is not "
+                                           "accepted")], self.mode)
+            if self.mode == "enforce":
+                raise GatewayError(415, "unsupported_media_type",
+                                   f"{request.method} {operation.template} accepts "
+                                   f"{', '.join(exc.accepted)}, not {exc.given}") from None
+            return None
+        if not problems:
+            return None
+        self.found(operation, problems, self.mode)
+        if self.mode == "enforce":
+            raise GatewayError(self.status, "invalid_request", (
+                f"the request does not match {request.method} {operation.template} in the "
+                f"{self.service} service's OpenAPI document: {len(problems)} "
+                f"problem{'s' if len(problems) != 1 else ''}, listed in errors"),
+                extra={"errors": [p.as_dict() for p in problems]})
+        return None
+
+    def unknown(self, allowed: list[str]):
+        if not self.refuse_unknown:
+            return None
+        self.count("(unknown)", "path", "enforce")
+        if allowed:
+            raise GatewayError(405, "method_not_allowed", f"{request.path} accepts "
+                               f"{', '.join(allowed)} (the service's OpenAPI document)",
+                               headers={"Allow": ", ".join(allowed)})
+        raise GatewayError(404, "unknown_operation", f"the {self.service} service's OpenAPI "
+                           f"document describes no operation at {request.path}")
+
+    def read_body(self, operation: Operation) -> bytes | None:
+        """The body, read once (the proxy sends these bytes on); None when there is none.
+        Too large to check: refused (enforce), or passed on unchecked (report)."""
+        length = request.content_length
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if not length and not chunked:
+            return None
+        if length and length > self.max_body:
+            self.too_large(operation, None)
+            return None
+        taken, size = [], 0
+        stream = request.stream
+        while size <= self.max_body:
+            chunk = stream.read(min(64 * 1024, self.max_body + 1 - size))
+            if not chunk:
+                break
+            taken.append(chunk)
+            size += len(chunk)
+        data = b"".join(taken)
+        if size > self.max_body:
+            self.too_large(operation, data)
+            return None
+        request_state.current().request_body = data
+        return data
+
+    def too_large(self, operation: Operation, read: bytes | None) -> None:
+        if self.mode == "enforce":
+            raise GatewayError(413, "body_too_large", f"validation reads bodies of at most "
+                               f"{self.max_body} bytes; send less, or set validate.requests: "
+                               "report for this service")
+        if read is not None:  # what was read, then the rest, goes upstream unchecked
+            request_state.current().request_body = itertools.chain(
+                [read], iter(lambda: request.stream.read(64 * 1024), b""))
+        log.info("%s %s: body too large to validate, passed unchecked", self.service,
+                 operation.name)
+
+    def found(self, operation: Operation, problems: list[Problem], mode: str) -> None:
+        for problem in problems:
+            self.count(operation.name, problem.location, mode)
+        now = self.clock()
+        key = f"{mode}:{operation.name}"
+        if now - self.logged.get(key, -LOG_EVERY) >= LOG_EVERY:
+            self.logged[key] = now
+            log.warning("%s %s: %d validation problem(s) (%s), e.g. %s", self.service,
+                        operation.name, len(problems), mode, json.dumps(problems[0].as_dict()))
+
+    def after(self, response):
+        operation = request_state.current().operation
+        if not self.check_answers or operation is None:
+            return response
+        body = response.response
+        if isinstance(body, UpstreamBody) and request.method != "HEAD":
+            answers = documented_answers(operation, response.status_code)
+            if answers is None:
+                self.found(operation, [Problem("status", "undocumented", f"status "
+                                               f"{response.status_code} is not documented")],
+                           "response")
+                return response
+            given = media_type(response.headers.get("Content-Type"))
+            check = answers.get(given) if given else None
+            length = response.headers.get("Content-Length")
+            too_long = length is not None and length.isdigit() and int(length) > MAX_ANSWER_BYTES
+            if check is not None and not too_long:
+                body.subscribe(_AnswerCheck(self, operation, check))
+        return response
+
+
+def documented_answers(operation: Operation, status: int) -> dict | None:
+    """The answer documented for a status (exact, ``2XX``, then ``default``), by media type."""
+    for key in (str(status), f"{str(status)[0]}XX", "default"):
+        if key in operation.responses:
+            return operation.responses[key]
+    return None
+
+
+class _AnswerCheck(BodyObserver):
+    """A copy of a JSON answer as it streams, checked once the client has it all."""
+
+    def __init__(self, policy: RequestValidation, operation: Operation, check):
+        self.policy, self.operation, self.check = policy, operation, check
+        self.chunks: list[bytes] | None = []
+        self.size = 0
+
+    def on_chunk(self, chunk: bytes) -> None:
+        if self.chunks is None:
+            return
+        self.size += len(chunk)
+        if self.size > MAX_ANSWER_BYTES:
+            self.chunks = None  # too long to check
+        else:
+            self.chunks.append(chunk)
+
+    def on_close(self, body: UpstreamBody) -> None:
+        if self.chunks is None or not body.complete:
+            return
+        data, self.chunks = b"".join(self.chunks), None
+        try:
+            value = json.loads(data)
+        except ValueError:
+            problems = [Problem("body", "json", "the answer is not valid JSON", pointer="")]
+        else:
+            problems = body_problems(self.check, value, "body", self.policy.max_errors)
+        if problems:
+            self.policy.found(self.operation, problems, "response")
