@@ -12,6 +12,7 @@ only checked to be accepted. No problem ever carries the value of a secret
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,9 @@ from werkzeug.datastructures import MultiDict
 
 from .document import pointer
 from .operations import Body, Operation, Parameter, path_values
+
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -122,13 +126,11 @@ def cast(value: Any, kind: str) -> Any:
     schema then says what is wrong with it)."""
     if not isinstance(value, str):
         return value
-    try:
-        if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value) if any(c in value for c in ".eE") else int(value)
-    except ValueError:
-        return value
+    # as JSON writes numbers: Python's int() would also take " 5" and "5_000"
+    if kind == "integer" and _INTEGER.fullmatch(value):
+        return int(value)
+    if kind == "number" and _NUMBER.fullmatch(value):
+        return float(value) if any(c in value for c in ".eE") else int(value)
     if kind == "boolean" and value in ("true", "false"):
         return value == "true"
     if kind == "null" and value in ("", "null"):

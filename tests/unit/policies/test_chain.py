@@ -44,7 +44,8 @@ CONFIG = parse_config({
         "full": {"upstream": "http://x", "cors": {"origins": ["https://a.example"]},
                  "allow_ips": ["127.0.0.1"], "max_body_bytes": 10, "auth": "api_key",
                  "cache": {"ttl": 5}, "transform": {"request": {"headers": {"add": {"A": "b"}}}},
-                 "canary": {"upstream": "http://y", "weight": 5}},
+                 "canary": {"upstream": "http://y", "weight": 5},
+                 "openapi": "/openapi.json", "validate": True},
         "keyed": {"upstream": "http://x", "auth": "api_key"},   # the consumer's quota applies
         "plain": "http://x"},
     "aggregates": [{"path": "/agg", "calls": {"f": {"service": "full", "path": "/"}}}]})
