@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import issuer, nginx, websocket  # noqa: E402
+from bench import issuer, nginx, validation, websocket  # noqa: E402
 from tests.conftest import RedisClusterServers, free_port, wait_for_port  # noqa: E402
 
 BENCH_KEY = "bench-key"
@@ -69,6 +69,9 @@ class Contender:
     #: connections of steady load already running when the measured ones open (a storm
     #: arriving at busy workers); 0: none
     busy: int = 0
+    #: a wrk Lua script (e.g. a POST with a body), and the path requested
+    script: Path | None = None
+    path: str = "/users/1"
     results: list[Result] = field(default_factory=list)
 
     def median(self) -> Result:
@@ -87,9 +90,12 @@ def _ms(text: str) -> float:
     return float(number) * _UNIT[unit]
 
 
-def wrk(url: str, seconds: float, connections: int, headers: tuple[str, ...] = ()) -> Result:
+def wrk(url: str, seconds: float, connections: int, headers: tuple[str, ...] = (),
+        script: Path | None = None) -> Result:
     cmd = ["wrk", "-t", "2" if connections > 1 else "1", "-c", str(connections),
            "-d", f"{seconds:g}s", "--latency", "--timeout", "5s"]
+    if script is not None:
+        cmd += ["-s", str(script)]
     for header in headers:
         cmd += ["-H", header]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
@@ -162,6 +168,7 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
     key = (f"X-API-Key: {BENCH_KEY}",)
     with_jwt = jwt_config(tmp / "jwt.yaml", backend_url, idp.jwks_uri)
     bearer = (f"Authorization: Bearer {idp.token()}",)
+    post_1k, validated = validation.files(tmp, full)
 
     def gateway(config: Path, extra: tuple[str, ...] = ()) -> Callable[[int], subprocess.Popen]:
         return lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(config)},
@@ -185,6 +192,10 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
         Contender(FULL_LEASE, gateway(leased), headers=key),
         Contender(FULL_CLUSTER, gateway(on_cluster), headers=key),
         Contender(FULL_JWT, gateway(with_jwt), headers=bearer),
+        Contender(validation.PLAIN, gateway(full), headers=key, script=post_1k,
+                  path=validation.PATH),
+        Contender(validation.VALIDATED, gateway(validated), headers=key, script=post_1k,
+                  path=validation.PATH),
         Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
                   connections=256),
         Contender("gateway, 200 ms upstream, 256 conns", gateway(slow), connections=256),
@@ -234,8 +245,8 @@ def measure(contender: Contender, seconds: float) -> None:
     process = contender.start(port)
     try:
         wait_for_port(port, process)
-        url = f"http://127.0.0.1:{port}/users/1"
-        wrk(url, 1, contender.connections, contender.headers)  # warm-up
+        url = f"http://127.0.0.1:{port}{contender.path}"
+        wrk(url, 1, contender.connections, contender.headers, contender.script)  # warm-up
         load = None
         if contender.busy:  # the workers are busy before the measured connections open
             load = subprocess.Popen(["wrk", "-t", "1", "-c", str(contender.busy), "-d",
@@ -243,7 +254,7 @@ def measure(contender: Contender, seconds: float) -> None:
             time.sleep(1)
         cpu_before = tree_cpu_seconds(process.pid)
         children_before = children_cpu_seconds(process.pid)
-        result = wrk(url, seconds, contender.connections, contender.headers)
+        result = wrk(url, seconds, contender.connections, contender.headers, contender.script)
         cpu = tree_cpu_seconds(process.pid) - cpu_before
         spent = [after - children_before.get(child, after)
                  for child, after in children_cpu_seconds(process.pid).items()]
@@ -314,6 +325,7 @@ RATIOS = [
     (FULL, "seed proxy (requests.request)", 2.0),
     (FULL, "FastAPI + httpx (uvicorn)", 2.0),
     (FULL_JWT, FULL, 0.9),
+    (validation.VALIDATED, validation.PLAIN, 0.8),
 ]
 
 
