@@ -315,3 +315,15 @@ def test_schemathesis_finds_no_500_and_nothing_the_service_refuses(make_gateway,
 
         agrees()
     assert sum(200 <= s < 300 for s in statuses) > 20, statuses
+
+
+def test_a_body_a_transform_reshapes_is_not_checked_its_parameters_are(make_gateway, upstream):
+    """The document describes what the service gets, which is the reshaped body."""
+    config = orders(upstream.url)
+    config["services"]["orders"]["transform"] = {
+        "request": {"body": "{sku: product, items: [{qty: `1`}]}"}}
+    gw = make_gateway(config)
+    answer = requests.post(gw.url + "/orders/orders", json={"product": "a"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["upstream"] == "one" and answer.json()["body_length"] > 0
+    assert requests.get(gw.url + "/orders/orders/0", timeout=10).status_code == 400
