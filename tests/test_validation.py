@@ -180,6 +180,9 @@ def test_an_answer_that_breaks_its_schema_reaches_the_client_and_is_counted(make
     before = failures("get_order", "body", "response")
     assert requests.get(gw.url + "/orders/orders/7", timeout=10).status_code == 200
     assert failures("get_order", "body", "response") == before  # it keeps its promise
+    before = failures("status", "status", "response")
+    assert requests.get(gw.url + "/orders/status/418", timeout=10).status_code == 418
+    assert wait_for(lambda: failures("status", "status", "response") == before + 1)
 
 
 @pytest.mark.parametrize("service, words", [
