@@ -28,6 +28,7 @@ from .types import (
     kind_of,
     one_or_many,
     one_or_many_schema,
+    switched_on,
     target_urls,
 )
 from .validation import ValidateConfig
@@ -71,12 +72,8 @@ class WebSocketConfig(Section):
     @model_validator(mode="wrap")
     @classmethod
     def _switch(cls, value: Any, handler):
-        if value is True:
-            value = {}
-        elif not isinstance(value, (dict, WebSocketConfig)):
-            raise fail(f"expected true, false or a mapping (idle_timeout, max_lifetime, "
-                       f"max_per_consumer, credentials_query), got {kind_of(value)}")
-        return handler(value)
+        return handler(switched_on(value, WebSocketConfig, "idle_timeout, max_lifetime, "
+                                   "max_per_consumer, credentials_query"))
 
     def describe(self) -> str:
         return "websocket"

@@ -31,6 +31,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def switched_on(value: Any, section: type, keys: str) -> Any:
+    """A section that may be given as ``true`` (its defaults) or a mapping of ``keys``."""
+    if value is True:
+        return {}
+    if not isinstance(value, (dict, section)):
+        raise fail(f"expected true, false or a mapping ({keys}), got {kind_of(value)}")
+    return value
+
+
 def fail(message: str) -> PydanticCustomError:
     """A validation error whose message is shown to the user as written.
 

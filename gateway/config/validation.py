@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .types import Section, fail, kind_of
+from .types import Section, switched_on
 
 
 class ValidateConfig(Section):
@@ -37,12 +37,8 @@ class ValidateConfig(Section):
     @model_validator(mode="wrap")
     @classmethod
     def _switch(cls, value: Any, handler):
-        if value is True:
-            value = {}
-        elif not isinstance(value, (dict, ValidateConfig)):
-            raise fail(f"expected true, false or a mapping (requests, responses, status, "
-                       f"unknown_operations, max_errors), got {kind_of(value)}")
-        return handler(value)
+        return handler(switched_on(value, ValidateConfig, "requests, responses, status, "
+                                   "unknown_operations, max_errors"))
 
     def describe(self) -> str:
         parts = [f"requests {self.requests}"] if self.requests != "off" else []

@@ -32,7 +32,7 @@ from ..config import CacheConfig
 from ..routing.headers import header_tokens
 from ..routing.paths import raw_target
 from ..storage import BACKEND_ERRORS
-from ..transport import BodyObserver, UpstreamBody, is_stream
+from ..transport import BodyCopy, UpstreamBody, is_stream
 from . import Policy
 
 log = logging.getLogger("gateway.cache")
@@ -227,27 +227,16 @@ class ResponseCache(Policy):
             log.warning("cache store unreachable, answer not stored: %s", exc)
 
 
-class _Recorder(BodyObserver):
+class _Recorder(BodyCopy):
     """Keeps a copy of a streamed body until it ends (stored) or grows too big (dropped)."""
 
     def __init__(self, cache: ResponseCache, key: str, entry: Entry, limit: int):
-        self.cache, self.key, self.entry, self.limit = cache, key, entry, limit
-        self.chunks: list[bytes] | None = []
-        self.size = 0
-
-    def on_chunk(self, chunk: bytes) -> None:
-        if self.chunks is None:
-            return
-        self.size += len(chunk)
-        if self.size > self.limit:
-            self.chunks = None
-        else:
-            self.chunks.append(chunk)
+        super().__init__(limit)
+        self.cache, self.key, self.entry = cache, key, entry
 
     def on_complete(self) -> None:
         # before the server writes the end of the body: the next request can hit
-        if self.chunks is not None:
-            self.entry.body = b"".join(self.chunks)
+        data = self.take()
+        if data is not None:
+            self.entry.body = data
             self.cache._put(self.key, self.entry)
-            self.chunks = None
-

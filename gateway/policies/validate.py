@@ -28,7 +28,7 @@ from flask import request
 from .. import state as request_state
 from ..config import ServiceConfig
 from ..errors import GatewayError
-from ..transport import BodyObserver, UpstreamBody
+from ..transport import BodyCopy, UpstreamBody
 from ..validation import (
     Operation,
     Operations,
@@ -199,27 +199,17 @@ def documented_answers(operation: Operation, status: int) -> dict | None:
     return None
 
 
-class _AnswerCheck(BodyObserver):
+class _AnswerCheck(BodyCopy):
     """A copy of a JSON answer as it streams, checked once the client has it all."""
 
     def __init__(self, policy: RequestValidation, operation: Operation, check):
+        super().__init__(MAX_ANSWER_BYTES)
         self.policy, self.operation, self.check = policy, operation, check
-        self.chunks: list[bytes] | None = []
-        self.size = 0
-
-    def on_chunk(self, chunk: bytes) -> None:
-        if self.chunks is None:
-            return
-        self.size += len(chunk)
-        if self.size > MAX_ANSWER_BYTES:
-            self.chunks = None  # too long to check
-        else:
-            self.chunks.append(chunk)
 
     def on_close(self, body: UpstreamBody) -> None:
-        if self.chunks is None or not body.complete:
+        data = self.take()
+        if data is None or not body.complete:
             return
-        data, self.chunks = b"".join(self.chunks), None
         try:
             value = json.loads(data)
         except ValueError:

@@ -45,6 +45,32 @@ class BodyObserver:
         """The exchange is over: finished, failed, or the client went away."""
 
 
+class BodyCopy(BodyObserver):
+    """Keeps a copy of a streamed body as long as it stays within ``limit`` bytes."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        #: None once the body has grown past the limit (or the copy was taken)
+        self.chunks: list[bytes] | None = []
+        self.size = 0
+
+    def on_chunk(self, chunk: bytes) -> None:
+        if self.chunks is None:
+            return
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.chunks = None
+        else:
+            self.chunks.append(chunk)
+
+    def take(self) -> bytes | None:
+        """The whole copy, once; None when the body was too long."""
+        if self.chunks is None:
+            return None
+        data, self.chunks = b"".join(self.chunks), None
+        return data
+
+
 class UpstreamBody:
     """The upstream response body as a WSGI iterable, streamed chunk by chunk.
 
