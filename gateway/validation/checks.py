@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import jsonschema_rs
-from openapi_core.deserializing.styles import style_deserializers
 from werkzeug.datastructures import MultiDict
 
 from .document import pointer
@@ -95,7 +94,7 @@ def check_request(operation: Operation, request: Request, limit: int,
 
 
 def _check_parameter(parameter: Parameter, source: Any) -> list[Problem]:
-    deserialize = style_deserializers.get(parameter.style)
+    deserialize = parameter.deserialize
     where = parameter.location
     if deserialize is None:
         return []

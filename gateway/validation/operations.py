@@ -36,6 +36,9 @@ class Parameter:
     #: its value is never shown (``format: password``, or a credential header)
     secret: bool = False
     check: Any = None
+    #: ``f(explode, name, type, source)``: openapi-core's reader for its style; None when
+    #: the style is none OpenAPI defines (the parameter is then not checked)
+    deserialize: Any = None
 
 
 @dataclass
@@ -166,6 +169,9 @@ def _parameter(spec: dict, document: dict, components: dict, openapi: str) -> Pa
     elif kind == "object":
         parameter.property_kinds = _property_kinds(schema, document)
     parameter.check = validator(spec.get("schema", {}), components, openapi)
+    # imported here, by the services that validate: openapi-core costs a worker 18 MiB
+    from openapi_core.deserializing.styles import style_deserializers
+    parameter.deserialize = style_deserializers.get(style)
     return parameter
 
 
