@@ -26,8 +26,8 @@ from typing import Any
 
 from ..config import BlueprintConfig, GatewayConfig, RoutePolicies, ServiceConfig
 from ..config.aggregates import REFERENCE, AggregateConfig
+from ..validation.document import HTTP_METHODS
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 #: The answers the gateway itself may give on any route.
 GATEWAY_ERRORS = {
     "400": "Bad request (a path or body the gateway refuses)",

@@ -76,6 +76,8 @@ class ServiceProxy:
             drop.add(service.canary.header.lower())  # it chose a branch; the upstream never sees it
         self.drop_request = frozenset(drop)
         self.methods = frozenset(service.methods)
+        #: the validate step may have read the body already (gateway/policies/validate.py)
+        self.body_read_early = service.validate_ is not None
         self.transformer = Transformer(service.name, service.transform) if service.transform else None
         #: the most of a request body a body transform reads
         self.max_transform_bytes = service.max_body_bytes or DEFAULT_TRANSFORM_MAX_BYTES
@@ -230,9 +232,10 @@ class ServiceProxy:
 
     def request_body(self, environ: dict) -> tuple[Iterator[bytes] | bytes | None, bool]:
         """The request body as a stream of chunks, and whether it is chunked."""
-        read = request_state.current().request_body
-        if read is not None:  # validation read it already
-            return read, not isinstance(read, bytes)
+        if self.body_read_early:
+            read = request_state.current().request_body
+            if read is not None:
+                return read, not isinstance(read, bytes)
         if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
             return _read_exactly(request.stream, int(environ["CONTENT_LENGTH"])), False
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
