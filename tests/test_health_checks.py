@@ -112,6 +112,7 @@ def test_the_status_page_and_readyz_show_the_probed_health(gunicorn_gateway, ups
     upstream2.app.health_status = 503  # still accepts connections: only the probe can tell
     assert wait_for(lambda: status_targets(gw)[upstream2.url]["health"] == "unhealthy",
                     timeout=6)
+    time.sleep(1.2)  # one interval: the other worker has read the shared state too
     for _ in range(4):  # whichever worker answers
         targets = status_targets(gw)
         assert targets[upstream2.url]["health"] == "unhealthy"
