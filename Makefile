@@ -4,14 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench soak fuzz lock clean
+.PHONY: run test lint docs docs-serve bench soak fuzz lock clean
 
 # Installs are pinned by constraints.txt (the lock file, `make lock`): a new
 # release of a dependency cannot change what CI runs until the lock says so.
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,docs]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -29,11 +29,23 @@ lint: $(STAMP)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
 
+# The documentation site (mkdocs.yml, docs/): --strict turns a broken link, a
+# page missing from the nav or a reference that fails to generate into an error.
+# `make test` builds it too (tests/test_docs.py). The site lands in site/.
+# (the two variables quiet a banner mkdocs-material prints about MkDocs' future)
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+
+docs: $(STAMP)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
 # Refresh the lock file from setup.cfg's ranges (newest releases that fit),
 # then run `make test` and commit constraints.txt with what it changed.
 lock: $(STAMP)
 	$(VENV)/bin/pip-compile --quiet --upgrade --strip-extras --no-emit-index-url \
-	  --no-emit-find-links --extra test --extra bench --extra lambda \
+	  --no-emit-find-links --extra test --extra bench --extra lambda --extra docs \
 	  --output-file constraints.txt setup.cfg
 
 clean:

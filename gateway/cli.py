@@ -85,12 +85,16 @@ def check(path: str | None) -> None:
     click.echo(f"{config.source}: OK, {len(config.services)} service(s){aggregates}")
 
 
+def schema_document() -> dict:
+    """The JSON Schema of gateway.yaml (editors' completion, the configuration reference)."""
+    document = GatewayConfig.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+            **document, "title": "gateway.yaml"}
+
+
 @main.command(help="Print the JSON Schema of gateway.yaml.")
 def schema() -> None:
-    document = GatewayConfig.model_json_schema()
-    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-                **document, "title": "gateway.yaml"}
-    click.echo(json.dumps(document, indent=2))
+    click.echo(json.dumps(schema_document(), indent=2))
 
 
 @main.command("hash-key", help="Print the sha256: form of an API key read from stdin.")

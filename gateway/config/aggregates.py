@@ -44,8 +44,9 @@ class CallConfig(Section):
 
     service: str = Field(description="the service this call goes to (a key of services)")
     path: str = Field(description="the path on the service's upstream, e.g. /users/{user_id}")
-    method: Method = "GET"
-    query: dict[str, str] = {}
+    method: Method = Field("GET", description="the call's HTTP method")
+    query: dict[str, str] = Field({}, description="query parameters; values are templates "
+                                  "such as '{user_id}' or '{user.team_id}'")
     body: Any = Field(None, description="a JSON template sent as the request body")
     select: JmesPath | None = Field(None, description="JMESPath applied to this call's answer")
     default: Any = Field(None, description="what the call's key holds when it fails")

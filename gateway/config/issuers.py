@@ -26,8 +26,10 @@ DEFAULT_ALGORITHMS: list[Algorithm] = ["RS256", "ES256"]
 class IntrospectionConfig(Section):
     """RFC 7662 for opaque tokens: form POST with HTTP Basic client authentication."""
 
-    client_id: str = Field(min_length=1)
-    client_secret: str | None = None
+    client_id: str = Field(min_length=1, description="the gateway's client id at the "
+                           "introspection endpoint (HTTP Basic user)")
+    client_secret: str | None = Field(None, description="the client secret written in the file; "
+                                      "prefer client_secret_env")
     client_secret_env: str | None = Field(None, description="the environment variable "
                                           "holding the client secret")
     endpoint: TargetUrl | None = Field(None, description="default: introspection_endpoint "

@@ -40,8 +40,10 @@ class GatewayConfig(Section):
                                 "(one process) or redis://host:port/db (every worker and host)")
     trusted_proxies: int = Field(0, ge=0, description="proxies in front whose X-Forwarded-* "
                                                       "are believed (nginx: 1)")
-    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = \
-        "fixed-window"
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = Field(
+        "fixed-window", description="how every quota counts: fixed-window (one counter a window, "
+        "the cheapest; a burst may straddle two windows), moving-window (exact, one entry per "
+        "hit) or sliding-window-counter (two counters, weighted)")
     quota: QuotaConfig = Field(QuotaConfig(), description="how quotas count on a shared store")
     on_storage_error: Literal["allow", "deny"] = Field(
         "allow", description="what quotas do when the store is down: allow (fail open) or deny (503)")
@@ -51,14 +53,17 @@ class GatewayConfig(Section):
         "json", description="the access log: json (one object a line) or text (for people); "
                             "GATEWAY_LOG_FORMAT overrides it")
     tracing: TracingConfig | None = Field(None, description="OpenTelemetry traces (off when absent)")
-    consumers: dict[str, ConsumerConfig] = {}
+    consumers: dict[str, ConsumerConfig] = Field({}, description="the gateway's clients by "
+                                                 "name, each with its API keys and quota")
     issuers: dict[RouteName, IssuerConfig] = Field({}, description="identity providers "
                                                    "whose tokens auth: jwt accepts")
     services: dict[RouteName, ServiceConfig] = Field(
         description="a mapping of at least one service name to its settings, "
                     "e.g. services: {users: {upstream: http://127.0.0.1:9001}}")
-    blueprints: list[BlueprintConfig] = []
-    aggregates: list[AggregateConfig] = []
+    blueprints: list[BlueprintConfig] = Field([], description="hand-written Flask blueprints "
+                                              "mounted by the gateway, each with its policies")
+    aggregates: list[AggregateConfig] = Field([], description="endpoints that call several "
+                                              "services and answer with one JSON document")
 
     #: where the config came from (a file path, or "<mapping>")
     _source: str = PrivateAttr("<mapping>")

@@ -51,9 +51,11 @@ class CorsConfig(Section):
                                               "or ['*']")
     methods: list[str] | None = Field(None, description="default: the route's methods")
     headers: list[str] | None = Field(None, description="default: whatever the preflight asks for")
-    expose_headers: list[str] = []
-    credentials: bool = False
-    max_age: int = Field(600, ge=0)
+    expose_headers: list[str] = Field([], description="answer headers browser scripts may read "
+                                      "(Access-Control-Expose-Headers)")
+    credentials: bool = Field(False, description="let browsers send cookies and credentials "
+                              "(Access-Control-Allow-Credentials); not with origins ['*']")
+    max_age: int = Field(600, ge=0, description="seconds a browser may keep a preflight's answer")
 
     @field_validator("origins")
     @classmethod
@@ -101,8 +103,10 @@ class RoutePolicies(Section):
         None, description="per consumer (per client address without auth), e.g. '100/minute'")
     cache: CacheConfig | None = None
     cors: CorsConfig | None = None
-    allow_ips: list[Network] = []
-    deny_ips: list[Network] = []
+    allow_ips: list[Network] = Field([], description="only these client addresses or networks "
+                                     "(CIDR) get through; empty: everyone")
+    deny_ips: list[Network] = Field([], description="these addresses or networks get 403, even "
+                                    "when allow_ips lists them")
     max_body_bytes: int | None = Field(None, ge=0, description="larger bodies get 413")
 
     @field_validator("auth", mode="plain")

@@ -41,8 +41,10 @@ DEFAULT_RETRIES = 2
 class Timeout(Section):
     """Seconds to connect and to wait for the answer; a bare number sets ``read``."""
 
-    connect: Seconds = DEFAULT_CONNECT_TIMEOUT
-    read: Seconds = DEFAULT_READ_TIMEOUT
+    connect: Seconds = Field(DEFAULT_CONNECT_TIMEOUT, description="seconds to open the "
+                             "connection (a refused or unreachable target fails over sooner)")
+    read: Seconds = Field(DEFAULT_READ_TIMEOUT, description="seconds to wait for each read of "
+                          "the answer: the status line, and every chunk after it")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -86,13 +88,16 @@ class ServiceConfig(RoutePolicies):
         Field(description="the backend's base URL, e.g. http://127.0.0.1:9001, or a list of them")
     #: ``/<name>`` when not given (filled in by GatewayConfig, which knows the name)
     prefix: str = Field("", description="the path prefix; default '/<name>'")
-    strip_prefix: bool = False
-    methods: Annotated[list[Method], one_or_many_schema({"enum": list(ALL_METHODS)})] = \
-        list(ALL_METHODS)
-    timeout: Timeout = Timeout()
+    strip_prefix: bool = Field(False, description="remove the prefix before the path goes "
+                               "upstream: /users/1 reaches the service as /1")
+    methods: Annotated[list[Method], one_or_many_schema({"enum": list(ALL_METHODS)})] = Field(
+        list(ALL_METHODS), description="the methods routed to the service; others get 405")
+    timeout: Timeout = Field(Timeout(), description="seconds to connect and to wait for the "
+                             "answer, {connect, read}, or one number for read")
     retries: int = Field(DEFAULT_RETRIES, ge=0, le=10,
                          description="extra attempts for idempotent methods on connection failures")
-    preserve_host: bool = False
+    preserve_host: bool = Field(False, description="send the client's Host header upstream "
+                                "instead of the upstream's own")
     circuit_breaker: BreakerConfig | None = None
     transform: TransformConfig | None = None
     openapi: str | None = Field(None, description="the path of the upstream's own OpenAPI "

@@ -71,16 +71,18 @@ class HeaderEdits(Section):
     """``{add: {X-Source: gateway}, remove: [X-Debug], rename: {X-Old: X-New}}``."""
 
     add: dict[HeaderName, HeaderValue] = Field({}, description="set, replacing any value")
-    remove: list[HeaderName] = []
-    rename: dict[HeaderName, HeaderName] = {}
+    remove: list[HeaderName] = Field([], description="drop these")
+    rename: dict[HeaderName, HeaderName] = Field({}, description="old name: new name; the "
+                                                 "values are kept")
 
 
 class QueryEdits(Section):
     """``{add: {version: "2"}, remove: [debug], rename: {q: search}}``."""
 
     add: dict[ParamName, str] = Field({}, description="set, replacing any value")
-    remove: list[ParamName] = []
-    rename: dict[ParamName, ParamName] = {}
+    remove: list[ParamName] = Field([], description="drop these")
+    rename: dict[ParamName, ParamName] = Field({}, description="old name: new name; the "
+                                               "values are kept")
 
 
 class RequestTransform(Section):
@@ -99,8 +101,10 @@ class ResponseTransform(Section):
 class TransformConfig(Section):
     """``transform: {request: {...}, response: {...}}`` on a service."""
 
-    request: RequestTransform = RequestTransform()
-    response: ResponseTransform = ResponseTransform()
+    request: RequestTransform = Field(RequestTransform(), description="edits to the request "
+                                      "on its way to the upstream")
+    response: ResponseTransform = Field(ResponseTransform(), description="edits to the answer "
+                                        "on its way to the client")
 
     def describe(self) -> str:
         parts = []
