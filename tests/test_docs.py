@@ -237,3 +237,23 @@ def test_a_changed_limit_starts_a_fresh_counter(make_gateway, upstream, redis_ur
     assert answer.status_code == 200 and answer.headers["RateLimit-Remaining"] == "2"
     again = gateway("2/minute")  # the old limit again: its window still counts
     assert requests.get(f"{again.url}/users/1").status_code == 429
+
+
+def test_the_getting_started_configs_load_and_the_empty_file_error_is_as_shown(tmp_path):
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    first = page.split("## Your first service", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", first, re.S)
+    assert len(blocks) == 2
+    for index, block in enumerate(blocks):
+        (tmp_path / f"{index}.yaml").write_text(block)
+        assert "files" in load_config(str(tmp_path / f"{index}.yaml")).services
+    empty = tmp_path / "gateway.yaml"
+    empty.write_text("")
+    gateway = Path(sys.executable).parent / "gateway"
+    result = subprocess.run([str(gateway), "check", "--config", "gateway.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    shown = re.search(r"```text\n(.*?)```", first, re.S).group(1).strip()
+    assert result.returncode == 1 and result.stderr.strip() == shown
+    hashed = subprocess.run([str(gateway), "hash-key"], input="my-secret-key", text=True,
+                            capture_output=True, timeout=60).stdout.strip()
+    assert hashed in blocks[1]
