@@ -12,6 +12,21 @@ advice, a header with no entry): ``mkdocs build --strict`` fails on it.
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+#: The package whose code the references describe.
+GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
+
 
 class Undocumented(Exception):
     """The code has something the reference has no words for yet."""
+
+
+def source_nodes(root: Path = GATEWAY) -> Iterator[tuple[str, ast.AST]]:
+    """Every AST node of every module under ``root``, with the module's path."""
+    for path in sorted(root.rglob("*.py")):
+        module = path.relative_to(root.parent).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            yield module, node

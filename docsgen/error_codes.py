@@ -15,9 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import Undocumented
-
-GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
+from . import GATEWAY, Undocumented, source_nodes
 
 #: The callables whose second argument is an error code.
 MAKERS = {"GatewayError", "UpstreamError", "TokenError", "error_response"}
@@ -37,23 +35,21 @@ class Code:
 def codes_in_source(root: Path = GATEWAY) -> dict[str, Code]:
     """Every error code a literal in ``gateway/`` raises or answers with."""
     found: dict[str, Code] = defaultdict(lambda: Code(""))
-    for path in sorted(root.rglob("*.py")):
-        module = path.relative_to(root.parent).as_posix()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if not isinstance(node, ast.Call) or len(node.args) < 2:
-                continue
-            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
-            if name not in MAKERS | CALL_MAKERS:
-                continue
-            status_arg, code_arg = node.args[0], node.args[1]
-            if not (isinstance(code_arg, ast.Constant) and isinstance(code_arg.value, str)):
-                continue
-            entry = found[code_arg.value]
-            entry.code = code_arg.value
-            status = status_arg.value if isinstance(status_arg, ast.Constant) else None
-            entry.statuses.add(status if isinstance(status, int) else "configurable")
-            entry.where.add(module)
-            entry.answered |= name in MAKERS
+    for module, node in source_nodes(root):
+        if not isinstance(node, ast.Call) or len(node.args) < 2:
+            continue
+        name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+        if name not in MAKERS | CALL_MAKERS:
+            continue
+        status_arg, code_arg = node.args[0], node.args[1]
+        if not (isinstance(code_arg, ast.Constant) and isinstance(code_arg.value, str)):
+            continue
+        entry = found[code_arg.value]
+        entry.code = code_arg.value
+        status = status_arg.value if isinstance(status_arg, ast.Constant) else None
+        entry.statuses.add(status if isinstance(status, int) else "configurable")
+        entry.where.add(module)
+        entry.answered |= name in MAKERS
     from gateway.errors import HTTP_ERROR_CODES
     for http_status, http_code in HTTP_ERROR_CODES.items():
         entry = found[http_code]

@@ -13,9 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-from . import Undocumented
-
-GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
+from . import GATEWAY, Undocumented, source_nodes
 
 #: A string literal in gateway/ that names a header the gateway reads or writes.
 HEADER_LITERAL = re.compile(
@@ -104,13 +102,9 @@ HEADERS: dict[str, tuple[tuple[str, str], ...]] = {
 
 def headers_in_source(root: Path = GATEWAY) -> set[str]:
     """Header names the gateway's code spells out, lower-cased."""
-    names = set()
-    for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and HEADER_LITERAL.match(node.value):
-                names.add(node.value.lower())
-    return names
+    return {node.value.lower() for _, node in source_nodes(root)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and HEADER_LITERAL.match(node.value)}
 
 
 def render() -> str:
