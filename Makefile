@@ -39,7 +39,7 @@ docs: $(STAMP)
 	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(STAMP)
-	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8001
 
 # Refresh the lock file from setup.cfg's ranges (newest releases that fit),
 # then run `make test` and commit constraints.txt with what it changed.
