@@ -75,7 +75,6 @@ def svg() -> str:
 
 def example_chains() -> list[tuple[str, tuple[str, ...]]]:
     """Each route of examples/gateway.yaml with the steps its chain has."""
-    import os
     import sys
 
     from gateway.cli import route_chains
@@ -85,12 +84,7 @@ def example_chains() -> list[tuple[str, tuple[str, ...]]]:
     # the example's blueprints are imported from the checkout, as `gateway check` does
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        config = load_config("examples/gateway.yaml", checks=CONFIG_CHECKS)
-    finally:
-        os.chdir(cwd)
+    config = load_config(str(ROOT / "examples" / "gateway.yaml"), checks=CONFIG_CHECKS)
     return route_chains(config)
 
 
