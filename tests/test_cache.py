@@ -145,3 +145,9 @@ def test_cache_metrics(gw):
     text = gw.client.get("/metrics").get_data(as_text=True)
     assert 'gateway_cache_total{result="hit",service="c"}' in text
     assert 'gateway_cache_total{result="miss",service="c"}' in text
+
+
+def test_an_upgrade_header_that_is_no_handshake_does_not_bypass_the_cache(gw):
+    first = get(gw, "/c/upgrade")
+    again = get(gw, "/c/upgrade", Upgrade="h2c", Connection="Upgrade")
+    assert again.header("X-Cache-Status") == "HIT" and serial(again) == serial(first)

@@ -330,3 +330,18 @@ def test_a_body_a_transform_reshapes_is_not_checked_its_parameters_are(make_gate
     assert answer.status_code == 200, answer.text
     assert answer.json()["upstream"] == "one" and answer.json()["body_length"] > 0
     assert requests.get(gw.url + "/orders/orders/0", timeout=10).status_code == 400
+
+
+def test_an_upgrade_header_that_is_no_handshake_is_validated_and_refused(make_gateway, upstream):
+    # only a GET with Upgrade: websocket and Connection: upgrade is a handshake
+    gw = make_gateway(orders(upstream.url, unknown_operations="refuse"))
+    hits = upstream.app.hits
+    answer = requests.post(gw.url + "/orders/orders", json={"sku": 5, "items": [{"qty": 1}]},
+                           headers={"Upgrade": "foo", "Connection": "upgrade"}, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+    answer = requests.get(gw.url + "/orders/elsewhere", headers={"Upgrade": "websocket"},
+                          timeout=10)
+    assert answer.status_code == 404 and answer.json()["error"] == "unknown_operation"
+    answer = requests.delete(gw.url + "/orders/orders/7", headers={"Upgrade": "h2c"}, timeout=10)
+    assert answer.status_code == 405
+    assert upstream.app.hits == hits

@@ -1,12 +1,15 @@
 """``/healthz`` and ``/readyz``: the gateway's own probes.
 
-``/healthz`` says the process answers. ``/readyz`` says every service has at
-least one upstream target accepting TCP connections and, for a service with a
-``health_check``, passing it; otherwise it is 503 and lists the targets that
-do not. It also says whether the shared store answers
-(``"storage": "ok" | "unreachable"``): unreachable is 503 when quotas deny on
-storage errors (``on_storage_error: deny``: the gateway would refuse them), and
-``"status": "degraded"`` but ready otherwise (quotas, cache and breakers fail open).
+``/healthz`` says the process answers. ``/readyz`` says whether *this
+gateway* can serve, which is what an orchestrator's readiness probe asks: it
+is 503 only while the process is draining (told to stop) or while the shared
+store is unreachable under ``on_storage_error: deny`` (every quota would
+refuse). A dead backend is not the gateway's unreadiness: taking every
+replica out of rotation for it would take every other route down with it.
+Upstream health is in the body instead: ``services.<name>`` is ``up`` while
+one of its targets accepts TCP connections (and, with a ``health_check``,
+passes it), ``down`` otherwise; ``failing`` lists the targets that do not;
+``"status": "degraded"`` says something is down (a service, the store).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify
 
+from .. import lifecycle
 from ..extension import gateway_of
 
 #: A readiness probe must answer well inside the orchestrator's own timeout.
@@ -43,8 +47,9 @@ def readyz():
     not_ready = set(upstreams) - answering
     storage_up = gateway.storage_health.check()
     refusing = not storage_up and gateway.config.on_storage_error == "deny"
-    ready = not not_ready and not refusing
-    status = "ok" if storage_up and ready else "degraded" if ready else "unavailable"
+    ready = not refusing and not lifecycle.draining()
+    healthy = storage_up and not not_ready
+    status = "unavailable" if not ready else "ok" if healthy else "degraded"
     body = {"status": status, "storage": "ok" if storage_up else "unreachable",
             "services": {name: ("down" if name in not_ready else "up") for name in upstreams},
             "failing": failing}

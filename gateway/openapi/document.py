@@ -95,7 +95,7 @@ def build_document(config: GatewayConfig, documents: dict[str, dict | None],
             item["parameters"] = parameters
         paths[path] = item
     for path, summary in (("/healthz", "The gateway process answers"),
-                          ("/readyz", "Every service has a target accepting connections")):
+                          ("/readyz", "This gateway can serve (upstream health in the body)")):
         paths[path] = {"get": {"tags": ["gateway"], "summary": summary, "responses": {
             "200": {"description": "Yes"}, "503": {"description": "No (readyz lists why)"}}}}
     return {"openapi": "3.1.0",

@@ -31,6 +31,7 @@ from .. import state as request_state
 from ..config import CacheConfig
 from ..routing.headers import header_tokens
 from ..routing.paths import raw_target
+from ..routing.websocket import is_handshake
 from ..storage import BACKEND_ERRORS
 from ..transport import BodyCopy, UpstreamBody, is_stream
 from . import Policy
@@ -121,8 +122,8 @@ class ResponseCache(Policy):
     def before(self):
         state = request_state.current()
         state.cache_status = "BYPASS"
-        if request.method not in ("GET", "HEAD") or "HTTP_UPGRADE" in request.environ:
-            return None  # an Upgrade (a WebSocket handshake) is never answered from the cache
+        if request.method not in ("GET", "HEAD") or is_handshake(request.environ):
+            return None  # a WebSocket handshake is never answered from the cache
         directives = request.headers.get("Cache-Control", "").lower()
         if "no-store" in directives:
             return None

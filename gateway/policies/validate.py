@@ -28,6 +28,7 @@ from flask import request
 from .. import state as request_state
 from ..config import ServiceConfig
 from ..errors import GatewayError
+from ..routing.websocket import is_handshake
 from ..transport import BodyCopy, UpstreamBody
 from ..validation import (
     Operation,
@@ -79,7 +80,7 @@ class RequestValidation(Policy):
 
     def before(self):
         state = request_state.current()
-        if state.cors_preflight or request.headers.get("Upgrade"):
+        if state.cors_preflight or is_handshake(request.environ):
             return None  # a preflight or a WebSocket handshake: not an operation's request
         path = request.path[self.strip:] or "/" if self.strip else request.path
         operation, groups, allowed = self.operations.find(request.method, path)

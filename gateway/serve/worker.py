@@ -35,6 +35,8 @@ import gevent
 from gevent.server import StreamServer
 from gunicorn.workers import ggevent
 
+from .. import lifecycle
+
 #: Connections one worker accepts per pass of a slow loop (gevent's default is 100).
 ACCEPT_BATCH = 64
 #: A loop whose timer fires this many seconds late is slow: accept in batches.
@@ -90,6 +92,11 @@ class GatewayWorker(ggevent.GeventWorker):
         # the module's StreamServer name
         ggevent.StreamServer = BurstAcceptingServer  # type: ignore[misc]
         super().run()
+
+    def handle_exit(self, sig, frame) -> None:
+        # a graceful stop: /readyz says so to whoever still holds a connection
+        lifecycle.mark_draining()
+        super().handle_exit(sig, frame)
 
     def handle_quit(self, sig, frame) -> None:
         # a quick stop (Ctrl-C, SIGQUIT): out of the signal handler, as
