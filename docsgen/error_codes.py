@@ -146,8 +146,12 @@ ADVICE: dict[str, tuple[str, str]] = {
                                "operation accepts.",
                                "Send a media type the operation documents."),
     "unknown_operation": ("Validation: the path is under the service but in no operation of "
-                          "its OpenAPI document (`validate.unknown_operations: reject`).",
+                          "its OpenAPI document (`validate.unknown_operations: refuse`).",
                           "Use a documented path."),
+    "validation_unavailable": ("Validation: the service's OpenAPI document could not be "
+                               "fetched yet (`validate.on_missing_document: refuse`); it is "
+                               "fetched again with backoff.",
+                               "Wait `Retry-After` seconds; nothing was sent upstream."),
     "bad_gateway": ("The upstream refused the connection, reset it, failed the TLS handshake "
                     "or answered with something that is not HTTP; for an aggregate, a "
                     "`required` call or every call failed (`_errors` says why).",

@@ -23,6 +23,7 @@ from .config.types import is_redis
 from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
 from .openapi import openapi_document, service_documents
+from .openapi.pending import PendingDocument
 from .policies import build as policies
 from .routing import CONFIG_CHECKS, ConnectionSlots, Mirror, register_routes, route_names
 from .storage import open_storage, redis_connection
@@ -78,11 +79,16 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                 breaker_factory=factory, hooks=hooks)
         if service.mirror is not None:
             mirrors[name] = Mirror(service, pool_size, metrics.mirror_counter(name))
-    # the services' documents are fetched now, once; an unreachable one is a warning
-    documents = service_documents(config, upstreams)
+    # the services' documents are fetched now; one a validated service misses is fetched
+    # again in the background until it comes (gateway/openapi/pending.py)
+    failed: dict[str, str] = {}
+    documents = service_documents(config, upstreams, failed=failed)
+    pending = {name: PendingDocument(config.services[name], upstreams[name], problem,
+                                     have_copy=documents[name] is not None)
+               for name, problem in failed.items() if config.services[name].validate_}
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
-        storage_health=health, canaries=canaries,
+        storage_health=health, canaries=canaries, pending_documents=pending,
         openapi=openapi_document(config, upstreams, documents=documents))
 
     # after_request hooks run in reverse: the access log registers first to run last
@@ -98,7 +104,13 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                              ConnectionSlots(storage, health.on_error("websocket")), canaries,
                              mirrors)
     policies.install(app, config, routes, storage, health, documents=documents,
+                     pending=pending,
                      tokens=Verifier(config.issuers) if config.issuers else None)
+    for name, document in pending.items():
+        validate = config.services[name].validate_
+        assert validate is not None
+        document.warn(validate.on_missing_document)
+        document.start()
 
     # probes start now, not on the first request (one prober per host or, on Redis, overall)
     board: Board = FileBoard()

@@ -15,6 +15,7 @@ from limits.storage import Storage
 
 from .compose.aggregate import CallPool
 from .config import GatewayConfig
+from .openapi.pending import PendingDocument
 from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
 from .transport import DEFAULT_POOL_SIZE, Upstream
@@ -44,6 +45,16 @@ class Gateway:
     health_checker: HealthChecker | None = None
     #: each service's canary targets, when it has a canary
     canaries: dict[str, Upstream] = field(default_factory=dict)
+    #: the OpenAPI documents validated services missed at start, fetched again
+    pending_documents: dict[str, PendingDocument] = field(default_factory=dict)
+
+    def validation_states(self) -> dict[str, str]:
+        """Each validated service: ``ok``, or ``waiting_for_document`` while its document
+        is missing (``/readyz``, the status page)."""
+        return {name: ("waiting_for_document" if name in self.pending_documents
+                       and self.pending_documents[name].waiting else "ok")
+                for name, service in self.config.services.items()
+                if service.validate_ is not None}
 
 
 def gateway_of(app: Flask | None = None) -> Gateway:

@@ -117,6 +117,8 @@ def make_gateway():
         tracing = server.app.extensions["gateway"].tracing
         if tracing is not None:
             tracing.shutdown()  # its exporter thread, which would otherwise outlive the test
+        for document in server.app.extensions["gateway"].pending_documents.values():
+            document.stop()  # its fetching thread
 
 
 @dataclass

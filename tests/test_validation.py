@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 
 from gateway.config import ConfigError, load_config, parse_config
 from gateway.routing import CONFIG_CHECKS
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT, free_port, wait_for, wait_for_port
 
 SPEC = str(ROOT / "tests" / "specs" / "orders.yaml")
 
@@ -345,3 +345,101 @@ def test_an_upgrade_header_that_is_no_handshake_is_validated_and_refused(make_ga
     answer = requests.delete(gw.url + "/orders/orders/7", headers={"Upgrade": "h2c"}, timeout=10)
     assert answer.status_code == 405
     assert upstream.app.hits == hits
+
+
+# -- a document missing at start ---------------------------------------------------------
+
+class Publisher:
+    """A service whose /openapi.json answers what the test says; every other request is
+    recorded and answered ``{}``."""
+
+    def __init__(self, status: int, body: bytes):
+        self.answer = (status, body)
+        self.requests: list[str] = []
+
+    def publish(self, document: dict) -> None:
+        self.answer = (200, json.dumps(document).encode())
+
+    def __call__(self, environ, start_response):
+        if environ["PATH_INFO"] == "/openapi.json":
+            status, body = self.answer
+        else:
+            self.requests.append(environ["PATH_INFO"])
+            status, body = 200, b"{}"
+        start_response(f"{status} X", [("Content-Type", "application/json")])
+        return [body]
+
+
+def fetched_orders(url: str, **validate) -> dict:
+    return {"services": {"orders": {"upstream": url, "strip_prefix": True,
+                                    "openapi": "/openapi.json", "validate": validate or True}}}
+
+
+def missing_gauge() -> float | None:
+    return REGISTRY.get_sample_value("gateway_validation_document_missing", {"service": "orders"})
+
+
+@pytest.mark.parametrize("status, body", [
+    (503, b""), (200, b"<html>not json</html>"), (200, b'{"openapi": "3.0.3"}')],
+    ids=["not-200", "not-json", "not-openapi"])
+def test_a_missing_document_refuses_every_request_until_it_arrives(make_gateway, serve, caplog,
+                                                                   tmp_path, monkeypatch,
+                                                                   status, body):
+    monkeypatch.setenv("GATEWAY_OPENAPI_CACHE", str(tmp_path))
+    publisher = Publisher(status, body)
+    upstream = serve(publisher)
+    with caplog.at_level(logging.WARNING):
+        gw = make_gateway(fetched_orders(upstream.url))
+    assert f"services.orders.validate: the OpenAPI document at {upstream.url}/openapi.json" \
+        in caplog.text
+    answer = requests.get(gw.url + "/orders/orders?limit=5", headers=TENANT, timeout=10)
+    assert answer.status_code == 503 and answer.json()["error"] == "validation_unavailable"
+    assert 1 <= int(answer.headers["Retry-After"]) <= 30
+    assert publisher.requests == []
+    ready = gw.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["validation"] == {
+        "orders": "waiting_for_document"}
+    assert missing_gauge() == 1
+    status_page = gw.client.get("/_gateway/status.json").json
+    assert status_page["services"][0]["validation"] == "waiting_for_document"
+
+    publisher.publish(yaml.safe_load(Path(SPEC).read_text()))
+    assert wait_for(lambda: requests.get(gw.url + "/orders/orders?limit=0", headers=TENANT,
+                                         timeout=10).status_code == 400, timeout=10)
+    assert requests.get(gw.url + "/orders/orders?limit=5", headers=TENANT,
+                        timeout=10).status_code == 200
+    assert publisher.requests == ["/orders"]
+    assert gw.client.get("/readyz").json["validation"] == {"orders": "ok"}
+    assert missing_gauge() == 0
+    assert REGISTRY.get_sample_value("gateway_validation_active", {"service": "orders"}) == 1
+
+
+def test_on_missing_document_pass_lets_requests_through_unvalidated(make_gateway, serve,
+                                                                    tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_OPENAPI_CACHE", str(tmp_path))
+    publisher = Publisher(404, b"")
+    upstream = serve(publisher)
+    gw = make_gateway(fetched_orders(upstream.url, on_missing_document="pass"))
+    assert requests.get(gw.url + "/orders/orders?limit=0", timeout=10).status_code == 200
+    assert gw.client.get("/readyz").json["validation"] == {"orders": "waiting_for_document"}
+    assert missing_gauge() == 1
+    publisher.publish(yaml.safe_load(Path(SPEC).read_text()))  # fetched again all the same
+    assert wait_for(lambda: requests.get(gw.url + "/orders/orders?limit=0",
+                                         timeout=10).status_code == 400, timeout=10)
+
+
+def test_a_copy_kept_from_an_earlier_fetch_counts_as_the_document(make_gateway, serve, caplog,
+                                                                  tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_OPENAPI_CACHE", str(tmp_path))
+    publisher = Publisher(200, b"")
+    publisher.publish(yaml.safe_load(Path(SPEC).read_text()))
+    upstream = serve(publisher)
+    make_gateway(fetched_orders(upstream.url))  # fetched, and a copy kept
+    publisher.answer = (503, b"")
+    with caplog.at_level(logging.WARNING):
+        gw = make_gateway(fetched_orders(upstream.url))
+    assert "validated against the copy fetched earlier" in caplog.text
+    assert requests.get(gw.url + "/orders/orders?limit=0", headers=TENANT,
+                        timeout=10).status_code == 400
+    assert gw.client.get("/readyz").json["validation"] == {"orders": "ok"}
+    assert missing_gauge() == 0

@@ -33,12 +33,17 @@ class ValidateConfig(Section):
         "unchecked")
     max_errors: int = Field(20, ge=1, le=1000, description="problems listed in one refusal at "
                             "most")
+    on_missing_document: Literal["refuse", "pass"] = Field(
+        "refuse", description="while the service's openapi document cannot be fetched (no "
+        "answer, not 200, not an OpenAPI document; it is fetched again with backoff from 1 s "
+        "to 30 s): refuse answers every request 503 validation_unavailable with Retry-After; "
+        "pass lets requests through unvalidated")
 
     @model_validator(mode="wrap")
     @classmethod
     def _switch(cls, value: Any, handler):
         return handler(switched_on(value, ValidateConfig, "requests, responses, status, "
-                                   "unknown_operations, max_errors"))
+                                   "unknown_operations, max_errors, on_missing_document"))
 
     def describe(self) -> str:
         parts = [f"requests {self.requests}"] if self.requests != "off" else []

@@ -53,6 +53,9 @@ def readyz():
     body = {"status": status, "storage": "ok" if storage_up else "unreachable",
             "services": {name: ("down" if name in not_ready else "up") for name in upstreams},
             "failing": failing}
+    validation = gateway.validation_states()
+    if validation:
+        body["validation"] = validation
     return jsonify(body), (200 if ready else 503)
 
 

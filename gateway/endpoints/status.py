@@ -64,6 +64,7 @@ def status_document() -> dict:
     probes = probe_targets(gateway.upstreams)
     probes.update(probe_targets(gateway.canaries))
     services = []
+    validation = gateway.validation_states()
     for name, service in config.services.items():
         branches = [("primary", gateway.upstreams[name])]
         if name in gateway.canaries:
@@ -80,6 +81,7 @@ def status_document() -> dict:
                          "state": state, "targets": targets,
                          "websockets": (int(now.websockets.get(name, 0))
                                         if service.websocket is not None else None),
+                         "validation": validation.get(name),
                          **asdict(route_figures(name, now, then))})
     for entry in config.blueprints:
         name = entry.loaded.name

@@ -2,6 +2,7 @@
 
 - :mod:`.sources`: the services' own documents, fetched and kept on disk.
 - :mod:`.document`: the merge into one OpenAPI 3.1 document.
+- :mod:`.pending`: a document that could not be fetched at start, fetched again.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ log = logging.getLogger("gateway.openapi")
 
 
 def service_documents(config: GatewayConfig, upstreams: dict[str, Upstream],
-                      refresh: bool = True) -> dict[str, dict | None]:
+                      refresh: bool = True,
+                      failed: dict[str, str] | None = None) -> dict[str, dict | None]:
     """Each service's own document: its ``openapi_file``, or fetched (or the kept copy).
 
     :param refresh: ask each service again even when a copy is kept on disk.
+    :param failed: filled with why each fetch that failed did (kept copy or not).
     """
     documents: dict[str, dict | None] = {}
     for name, service in config.services.items():
@@ -33,7 +36,9 @@ def service_documents(config: GatewayConfig, upstreams: dict[str, Upstream],
             except DocumentError as exc:  # checked at load: only a file changed since
                 log.warning("services.%s.openapi_file: %s", name, exc)
         elif service.openapi:
-            documents[name] = sources.load(service, upstreams[name], refresh)
+            documents[name], problem = sources.obtain(service, upstreams[name], refresh)
+            if problem is not None and failed is not None:
+                failed[name] = problem
     return documents
 
 

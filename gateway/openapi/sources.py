@@ -62,24 +62,36 @@ def load(service: ServiceConfig, upstream: Upstream, refresh: bool = True) -> di
 
     :param refresh: ask the upstream even when a cached copy exists.
     """
+    return obtain(service, upstream, refresh)[0]
+
+
+def obtain(service: ServiceConfig, upstream: Upstream,
+           refresh: bool = True) -> tuple[dict | None, str | None]:
+    """:func:`load`, and why the fetch failed when it did (None when it did not)."""
     path = _cache_file(service)
     if not refresh:
         cached = _read(path)
         if cached is not None:
-            return cached
+            return cached, None
     document, problem = fetch(service, upstream)
     if document is not None:
         _write(path, document)
-        return document
+        return document, None
     cached = _read(path)
     if cached is not None:
         log.warning("services.%s.openapi: %s; using the copy fetched earlier (%s)",
                     service.name, problem, path)
-        return cached
-    log.warning("services.%s.openapi: %s; the service is documented as a catch-all path "
-                "until its document can be fetched (a reload, or `gateway openapi --refresh`)",
-                service.name, problem)
-    return None
+        return cached, problem
+    if service.validate_ is None:  # else the validate step says what it does meanwhile
+        log.warning("services.%s.openapi: %s; the service is documented as a catch-all path "
+                    "until its document can be fetched (a reload, or `gateway openapi "
+                    "--refresh`)", service.name, problem)
+    return None, problem
+
+
+def keep(service: ServiceConfig, document: dict) -> None:
+    """Keep a document fetched later (gateway/openapi/pending.py) as the copy."""
+    _write(_cache_file(service), document)
 
 
 def _read(path: Path) -> dict | None:

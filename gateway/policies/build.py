@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..config import GatewayConfig
+from ..openapi.pending import PendingDocument
 from ..routing import Route
 from ..storage import redis_connection
 from ..telemetry import metrics
@@ -41,13 +42,16 @@ def authentication(route: str, policies, config: GatewayConfig,
 
 def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             health: StorageHealth, tokens: Verifier | None = None,
-            documents: dict[str, dict | None] | None = None) -> dict[str, Chain]:
+            documents: dict[str, dict | None] | None = None,
+            pending: dict[str, PendingDocument] | None = None) -> dict[str, Chain]:
     """Build and register every route's chain; Flask-Limiter when a route has a quota.
 
     :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
     :param documents: the services' OpenAPI documents, for the ``validate`` steps.
+    :param pending: the documents the fetch at start missed, being fetched again.
     :returns: the chains by route name.
     """
+    pending = pending or {}
     limiter = None
     if any(config.has_quota(r.policies) for r in routes):
         limiter = GatewayLimiter(config, storage,
@@ -55,8 +59,6 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     connection = redis_connection(storage)
 
     operations = service_operations(config, documents or {})
-    for name, compiled in operations.items():
-        metrics.validation_active(name, compiled is not None)
 
     chains: dict[str, Chain] = {}
     for route in routes:
@@ -77,10 +79,11 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             if p.rate_limit:
                 limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
             chain.append(Quota(limiter))
-        if "validate" in steps and operations.get(route.name) is not None:
-            chain.append(RequestValidation(config.services[route.name],
-                                           operations[route.name],  # type: ignore[arg-type]
-                                           metrics.validation_problem(route.name)))
+        if "validate" in steps:  # with or without its document: never silently off
+            chain.append(RequestValidation(
+                config.services[route.name], operations.get(route.name),
+                metrics.validation_problem(route.name), pending=pending.get(route.name),
+                on_document=metrics.validation_document(route.name)))
         if "canary" in steps:
             chain.append(CanaryBranch(route.name, p.canary,  # type: ignore[attr-defined]
                                       on_branch=metrics.branch_counter(route.name)))

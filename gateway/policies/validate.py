@@ -9,6 +9,13 @@ request with problems with the configured status and every problem, up to
 Either way each problem is counted in ``gateway_validation_failures_total``
 and logged, at most once per operation every :data:`LOG_EVERY` seconds.
 
+A service whose document is missing (``openapi`` could not be fetched at
+start: gateway/openapi/pending.py fetches it again with backoff) has this
+step all the same: until the document arrives every request but WebSocket
+handshakes and CORS preflights is refused 503 ``validation_unavailable``
+with ``Retry-After`` (the seconds to the next try), or passes unvalidated
+with ``on_missing_document: pass``. Validation is never silently off.
+
 With ``responses: report`` a JSON answer up to :data:`MAX_ANSWER_BYTES` is
 copied as it streams to the client and checked once it has been sent: the
 client gets it unchanged and undelayed; mismatches and undocumented statuses
@@ -28,6 +35,7 @@ from flask import request
 from .. import state as request_state
 from ..config import ServiceConfig
 from ..errors import GatewayError
+from ..openapi.pending import PendingDocument
 from ..routing.websocket import is_handshake
 from ..transport import BodyCopy, UpstreamBody
 from ..validation import (
@@ -38,6 +46,7 @@ from ..validation import (
     UnsupportedMediaType,
     body_problems,
     check_request,
+    compiled_operations,
     media_type,
 )
 from . import Policy
@@ -58,12 +67,21 @@ Counter = Callable[[str, str, str], None]
 class RequestValidation(Policy):
     step = "validate"
 
-    def __init__(self, service: ServiceConfig, operations: Operations, count: Counter,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, service: ServiceConfig, operations: Operations | None, count: Counter,
+                 clock: Callable[[], float] = time.monotonic,
+                 pending: PendingDocument | None = None,
+                 on_document: Callable[[bool, bool], None] | None = None):
+        """:param operations: None while the document is missing, or when it is unusable.
+        :param pending: the document being fetched again, when the fetch at start failed.
+        :param on_document: ``f(active, missing)`` whenever that changes (the gauges)."""
         config = service.validate_
         assert config is not None
         self.service = service.name
+        self.source = service.openapi
         self.operations = operations
+        self.pending = pending
+        self.refuse_missing = config.on_missing_document == "refuse"
+        self.on_document = on_document or (lambda active, missing: None)
         self.mode = config.requests
         self.check_answers = config.responses == "report"
         self.status = config.status
@@ -77,13 +95,30 @@ class RequestValidation(Policy):
         self.count = count
         self.clock = clock
         self.logged: dict[str, float] = {}
+        if pending is not None:
+            pending.on_arrival(self.arrived)
+        self.on_document(operations is not None, self.waiting)
+
+    @property
+    def waiting(self) -> bool:
+        """The document is missing: fetched again until it comes."""
+        return self.pending is not None and self.pending.waiting
+
+    def arrived(self, document: dict) -> None:
+        """The document came (gateway/openapi/pending.py's thread): validate against it."""
+        self.operations = compiled_operations(self.service, self.source, document)
+        self.pending = None
+        self.on_document(self.operations is not None, False)
 
     def before(self):
         state = request_state.current()
         if state.cors_preflight or is_handshake(request.environ):
             return None  # a preflight or a WebSocket handshake: not an operation's request
+        operations = self.operations
+        if operations is None:
+            return self.without_document()
         path = request.path[self.strip:] or "/" if self.strip else request.path
-        operation, groups, allowed = self.operations.find(request.method, path)
+        operation, groups, allowed = operations.find(request.method, path)
         if operation is None:
             return self.unknown(allowed)
         state.operation = operation
@@ -113,6 +148,17 @@ class RequestValidation(Policy):
                 f"problem{'s' if len(problems) != 1 else ''}, listed in errors"),
                 extra={"errors": [p.as_dict() for p in problems]})
         return None
+
+    def without_document(self) -> None:
+        """No usable document: refused while it is being fetched again (unless the service
+        says pass); an invalid one (a WARNING said so) lets requests through."""
+        pending = self.pending
+        if pending is None or not pending.waiting or not self.refuse_missing:
+            return None
+        raise GatewayError(503, "validation_unavailable", (
+            f"the {self.service} service validates requests against its OpenAPI document "
+            f"({pending.url}), which could not be fetched yet; try again later"),
+            headers={"Retry-After": str(pending.backoff.retry_after())})
 
     def unknown(self, allowed: list[str]):
         if not self.refuse_unknown:

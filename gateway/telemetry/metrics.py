@@ -57,6 +57,11 @@ VALIDATION_ACTIVE = Gauge("gateway_validation_active",
                           "1 while the service's requests are validated against a good "
                           "document, 0 while it runs unvalidated (no usable document)",
                           ["service"], multiprocess_mode="mostrecent")
+VALIDATION_DOCUMENT_MISSING = Gauge(
+    "gateway_validation_document_missing",
+    "1 while the service's OpenAPI document could not be fetched and is fetched again "
+    "(requests refused 503 validation_unavailable, or passed with on_missing_document: pass)",
+    ["service"], multiprocess_mode="mostrecent")
 WEBSOCKETS_OPEN = Gauge("gateway_websocket_connections", "WebSocket connections open now",
                         ["service"], multiprocess_mode="livesum")
 WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
@@ -89,8 +94,12 @@ def validation_problem(service: str):
         service, operation, location, mode).inc()
 
 
-def validation_active(service: str, active: bool) -> None:
-    VALIDATION_ACTIVE.labels(service).set(1 if active else 0)
+def validation_document(service: str):
+    """``f(active, missing)`` setting the service's two validation gauges."""
+    def changed(active: bool, missing: bool) -> None:
+        VALIDATION_ACTIVE.labels(service).set(1 if active else 0)
+        VALIDATION_DOCUMENT_MISSING.labels(service).set(1 if missing else 0)
+    return changed
 
 
 def route_label() -> str:

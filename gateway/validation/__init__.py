@@ -16,8 +16,9 @@ from __future__ import annotations
 from .checks import Problem, Request, UnsupportedMediaType, body_problems, check_request, media_type
 from .document import DocumentError
 from .operations import Operation, Operations, compile_document
-from .services import document_checks, service_operations
+from .services import compiled_operations, document_checks, service_operations
 
 __all__ = ["DocumentError", "Operation", "Operations", "Problem", "Request",
            "UnsupportedMediaType", "body_problems", "check_request", "compile_document",
+           "compiled_operations",
            "document_checks", "media_type", "service_operations"]

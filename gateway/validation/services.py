@@ -50,25 +50,26 @@ def document_checks(config: GatewayConfig) -> list[str]:
 
 def service_operations(config: GatewayConfig, documents: dict[str, dict | None]
                        ) -> dict[str, Operations | None]:
-    """Each validated service's compiled operations; None: it runs unvalidated (said why)."""
-    compiled: dict[str, Operations | None] = {}
-    for name, service in config.services.items():
-        if service.validate_ is None:
-            continue
-        document = documents.get(name)
-        compiled[name] = None
-        if document is None:
-            log.warning("services.%s.validate: no OpenAPI document yet; requests pass "
-                        "unvalidated until one arrives (a reload)", name)
-            continue
-        problems = schema_problems(document)
-        if problems:
-            log.warning("services.%s.validate: the document from %s has an invalid schema at "
-                        "%s; requests pass unvalidated until a good one arrives (a reload)",
-                        name, service.openapi, problems[0])
-            continue
-        try:
-            compiled[name] = compile_document(document)
-        except DocumentError as exc:
-            log.warning("services.%s.validate: %s; requests pass unvalidated", name, exc)
-    return compiled
+    """Each validated service's compiled operations; None: no document yet, or an unusable
+    one (said why)."""
+    return {name: compiled_operations(name, service.openapi, documents.get(name))
+            for name, service in config.services.items() if service.validate_ is not None}
+
+
+def compiled_operations(name: str, source: str | None, document: dict | None
+                        ) -> Operations | None:
+    """A document's operations, compiled; None when there is none or it has invalid schemas
+    (a WARNING says so: the service then runs unvalidated until a reload brings a good one)."""
+    if document is None:
+        return None  # missing: the validate step refuses or passes (on_missing_document)
+    problems = schema_problems(document)
+    if problems:
+        log.warning("services.%s.validate: the document from %s has an invalid schema at "
+                    "%s; requests pass unvalidated until a good one arrives (a reload)",
+                    name, source, problems[0])
+        return None
+    try:
+        return compile_document(document)
+    except DocumentError as exc:
+        log.warning("services.%s.validate: %s; requests pass unvalidated", name, exc)
+        return None

@@ -1,0 +1,41 @@
+"""The backoff between fetches of a missing OpenAPI document, on a moved clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.openapi.pending import MAX_DELAY, Backoff
+
+pytestmark = pytest.mark.unit
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_tries_again_after_1_s_then_doubles_up_to_30_s():
+    clock = Clock()
+    backoff = Backoff(clock)
+    assert backoff.seconds_left() == 1.0 and backoff.retry_after() == 1
+    delays = []
+    for _ in range(8):
+        backoff.failed()
+        delays.append(backoff.seconds_left())
+    assert delays == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
+    assert MAX_DELAY == 30.0
+
+
+def test_retry_after_is_whole_seconds_and_at_least_one():
+    clock = Clock()
+    backoff = Backoff(clock)
+    backoff.failed()  # due in 2 s
+    clock.now += 0.5
+    assert backoff.retry_after() == 2  # 1.5 s, rounded up
+    clock.now += 1.49
+    assert backoff.retry_after() == 1
+    clock.now += 5  # overdue: still tells the client to wait a second
+    assert backoff.seconds_left() == 0.0 and backoff.retry_after() == 1
