@@ -6,6 +6,7 @@ import contextlib
 import json
 import socket
 import time
+from unittest.mock import ANY
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -438,3 +439,53 @@ def test_open_connections_count_against_the_workers_connections(gunicorn_gateway
             requests.get(gw.url + "/plain/echo", timeout=(2, 2))
         first.close()
         assert requests.get(gw.url + "/plain/echo", timeout=10).status_code == 200
+
+
+def refused_status(url: str) -> tuple[int, dict | None]:
+    """A refused handshake's status and JSON body (None when it has none)."""
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, open_timeout=5)
+    response = refused.value.response
+    return response.status_code, json.loads(response.body) if response.body else None
+
+
+def test_a_handshake_to_a_refused_port_is_a_json_502(make_gateway):
+    from tests.conftest import dead_port
+    gw = make_gateway({"services": {"chat": {"upstream": f"http://127.0.0.1:{dead_port()}",
+                                             "websocket": True, "retries": 0}}})
+    assert refused_status(ws_url(gw, "/chat/echo")) == (502, {
+        "error": "bad_gateway", "message": "the upstream service refused the connection",
+        "request_id": ANY})
+
+
+def test_a_handshake_fails_over_to_the_next_target(make_gateway, ws_upstream):
+    from tests.conftest import dead_port
+    gw = make_gateway({"services": {"chat": {
+        "upstream": [f"http://127.0.0.1:{dead_port()}", ws_upstream.url],
+        "websocket": True, "retries": 1}}})
+    for _ in range(4):  # round robin starts on each target in turn: every one connects
+        with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "hi"
+
+
+def test_failed_handshakes_open_the_breaker_for_every_call(make_gateway, upstream):
+    from tests.conftest import dead_port
+    gw = make_gateway({"services": {"chat": {
+        "upstream": f"http://127.0.0.1:{dead_port()}", "websocket": True, "retries": 0,
+        "circuit_breaker": {"failures": 2, "reset_after": 30}}}})
+    assert [refused_status(ws_url(gw, "/chat/echo"))[0] for _ in range(2)] == [502, 502]
+    status, body = refused_status(ws_url(gw, "/chat/echo"))
+    assert status == 503 and body is not None and body["error"] == "upstream_unavailable"
+    assert gw.client.get("/chat/x").status_code == 503  # plain calls meet the open circuit too
+
+
+def test_a_handshake_answered_5xx_counts_against_the_breaker(make_gateway, serve):
+    def broken(environ, start_response):
+        start_response("500 Broken", [("Content-Length", "0")])
+        return [b""]
+    server = serve(broken)
+    gw = make_gateway({"services": {"chat": {
+        "upstream": server.url, "websocket": True, "retries": 0,
+        "circuit_breaker": {"failures": 2, "reset_after": 30}}}})
+    assert [refused_status(ws_url(gw, "/chat/echo"))[0] for _ in range(3)] == [500, 500, 503]

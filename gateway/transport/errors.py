@@ -32,11 +32,12 @@ def before_sending(exc: Exception) -> bool:
 
 
 def translate(exc: Exception, target: str) -> UpstreamError:
-    """Map a urllib3 failure to the status and code the client gets."""
+    """Map a urllib3 failure (or a handshake's socket error) to the status and code the
+    client gets."""
     if isinstance(exc, NewConnectionError):
         return UpstreamError(502, "bad_gateway", "the upstream service refused the connection",
                              "connect", target)
-    if isinstance(exc, Urllib3TimeoutError):  # connect and read timeouts alike
+    if isinstance(exc, (Urllib3TimeoutError, TimeoutError)):  # connect and read timeouts alike
         return UpstreamError(504, "gateway_timeout", "the upstream service did not answer in time",
                              "timeout", target)
     if isinstance(exc, SSLError):

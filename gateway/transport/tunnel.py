@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import UpstreamError, translate
+from .errors import UpstreamError
 from .frames import GOING_AWAY, FrameBoundaries, close_frame
 from .upstream import NOT_SENT, Target, Upstream
 
@@ -81,35 +81,32 @@ class UpstreamHandshake:
 
 
 def handshake(upstream: Upstream, target_path: str, headers: dict[str, str]) -> UpstreamHandshake:
-    """Send a WebSocket handshake to one of the service's targets.
+    """Send a WebSocket handshake to the service, through the attempt loop every call
+    takes (:meth:`Upstream.attempt`): breakers, failover, up to 1 + ``retries`` attempts
+    before the ``101``, as for an idempotent GET.
 
     :param target_path: raw ``/path?query`` relative to the target's base URL.
     :raises UpstreamError: no target could be reached or it broke off its answer.
     """
-    headers.update(upstream.hooks.headers())
-    target, _ = upstream.pick()
-    started = time.perf_counter()
-    sock = None
-    try:
+    def send(target: Target) -> UpstreamHandshake:
         sock = _connect(target)
-        lines = [f"GET {target.base_path + target_path} HTTP/1.1", f"Host: {target.host_header}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()
-                  if name.lower() != "host" and value != NOT_SENT]
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        sock.settimeout(upstream.service.timeout.read)
-        response = http.client.HTTPResponse(sock, method="GET")
-        response.begin()
-        sock.settimeout(None)
-    except (OSError, http.client.HTTPException) as exc:
-        if sock is not None:
+        try:
+            lines = [f"GET {target.base_path + target_path} HTTP/1.1",
+                     f"Host: {target.host_header}"]
+            lines += [f"{name}: {value}" for name, value in headers.items()
+                      if name.lower() != "host" and value != NOT_SENT]
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            sock.settimeout(upstream.service.timeout.read)
+            response = http.client.HTTPResponse(sock, method="GET")
+            response.begin()
+            sock.settimeout(None)
+        except BaseException:
             _close(sock)
-        failure = translate(exc, target.url)
-        target.mark_failed() if failure.kind == "connect" else None
-        upstream.hooks.record(target.url, started, time.perf_counter(), failure.kind)
-        raise failure from None
-    upstream.hooks.record(target.url, started, time.perf_counter(), None)
-    answer = UpstreamHandshake(response.status, response.reason or "", response.msg,
-                               target.url, sock, response)
+            raise
+        return UpstreamHandshake(response.status, response.reason or "", response.msg,
+                                 target.url, sock, response)
+
+    answer, _ = upstream.attempt("GET", headers, send, lambda answer: answer.status)
     if answer.status == 101:
         answer.take_leftover()
     return answer

@@ -17,12 +17,13 @@ prepare the request and build the :class:`requests.Response`, nothing more.
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -49,6 +50,10 @@ FAIL_TIMEOUT = 10.0
 NOT_SENT = SKIP_HEADER
 #: Methods safe to send twice (RFC 9110 §9.2.2): only these are retried.
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+#: What a call can fail with: urllib3's errors, and a handshake's own socket and parser
+TRANSPORT_ERRORS = (Urllib3Error, OSError, http.client.HTTPException)
+
+R = TypeVar("R")
 
 
 class CallHooks:
@@ -186,6 +191,30 @@ class Upstream:
 
     def _send(self, method: str, target_path: str, headers: dict[str, str], body: Any,
               chunked: bool, can_retry: bool) -> tuple[BaseHTTPResponse, Target]:
+        def urlopen(target: Target) -> BaseHTTPResponse:
+            request_target = target.base_path + target_path
+            return target.pool.urlopen(
+                method, request_target, request_target=request_target,
+                body=body, headers=headers, chunked=chunked, retries=False,
+                redirect=False, assert_same_host=False, timeout=self.timeout,
+                preload_content=False, decode_content=False)
+        return self.attempt(method, headers, urlopen, lambda response: response.status,
+                            can_retry)
+
+    def attempt(self, method: str, headers: dict[str, str], send: Callable[[Target], R],
+                status_of: Callable[[R], int], can_retry: bool = True) -> tuple[R, Target]:
+        """The one attempt loop of every call to the service, an HTTP request or a
+        WebSocket handshake (transport/tunnel.py): pick a target (round robin, health,
+        breaker), ``send(target)``, record the outcome in the target's breaker (a
+        connection failure or a 5xx counts against it) and on the request's hooks, and
+        fail over to the next target where that is safe: up to 1 + ``retries`` attempts
+        for idempotent methods, when the connection failed before anything was sent,
+        or was reset and the body can be sent again.
+
+        :param headers: what ``send`` sends; the hooks' (request id, consumer) are added.
+        :returns: what ``send`` returned, and the target that answered.
+        :raises UpstreamError: every attempt failed, or every circuit is open.
+        """
         headers.update(self.hooks.headers())
         attempts = 1 + (self.service.retries if method in IDEMPOTENT else 0)
         tried: list[Target] = []
@@ -200,13 +229,8 @@ class Upstream:
             breaker = "none" if target.breaker is None else ("tripping" if dirty else "closed")
             done = self.hooks.attempt(method, target.url, len(tried), breaker, headers)
             try:
-                request_target = target.base_path + target_path
-                response = target.pool.urlopen(
-                    method, request_target, request_target=request_target,
-                    body=body, headers=headers, chunked=chunked, retries=False,
-                    redirect=False, assert_same_host=False, timeout=self.timeout,
-                    preload_content=False, decode_content=False)
-            except Urllib3Error as exc:
+                result = send(target)
+            except TRANSPORT_ERRORS as exc:
                 failure = translate(exc, target.url)
                 done(None, failure.kind)
                 if target.breaker is not None:
@@ -218,11 +242,12 @@ class Upstream:
                     self.hooks.record(target.url, started, time.perf_counter(), failure.kind)
                     raise failure from None
             else:
-                done(response.status, None)
+                status = status_of(result)
+                done(status, None)
                 if target.breaker is not None:
-                    target.breaker.record(response.status < 500, dirty)
+                    target.breaker.record(status < 500, dirty)
                 self.hooks.record(target.url, started, time.perf_counter(), None)
-                return response, target
+                return result, target
 
     def call(self, method: str, path: str, *, params: Any = None, json: Any = None,
              data: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
