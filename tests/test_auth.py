@@ -99,3 +99,21 @@ def test_unknown_service_in_allow_list_stops_the_start(make_gateway, upstream):
     with pytest.raises(ConfigError, match=r"consumers.alice.services: 'ordrs' is neither"):
         make_gateway({"consumers": {"alice": {"keys": [ALICE], "services": ["ordrs"]}},
                       "services": {"orders": upstream.url}})
+
+
+def test_every_refused_key_is_counted_by_reason(gw):
+    from prometheus_client import REGISTRY
+
+    def failures(reason: str, service: str = "orders") -> float:
+        return REGISTRY.get_sample_value("gateway_auth_failures_total",
+                                         {"service": service, "reason": reason}) or 0.0
+    before = {r: failures(r) for r in ("missing_api_key", "invalid_api_key")}
+    forbidden_before = failures("forbidden", "users")
+    assert raw_request(gw.port, "GET", "/orders/1").status == 401
+    assert raw_request(gw.port, "GET", "/orders/1", headers={"X-API-Key": "nope"}).status == 401
+    assert raw_request(gw.port, "GET", "/orders/1", headers={"X-API-Key": "nope"}).status == 401
+    assert raw_request(gw.port, "GET", "/users/1", headers={"X-API-Key": BOB}).status == 403
+    assert raw_request(gw.port, "GET", "/orders/1", headers={"X-API-Key": BOB}).status == 200
+    assert failures("missing_api_key") == before["missing_api_key"] + 1
+    assert failures("invalid_api_key") == before["invalid_api_key"] + 2
+    assert failures("forbidden", "users") == forbidden_before + 1

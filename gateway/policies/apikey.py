@@ -3,13 +3,15 @@
 The key comes in ``X-API-Key``. Only sha256 hashes of keys are held; the
 presented key is hashed and compared in constant time. The consumer's name is
 put on the request's state (every upstream call sends it upstream as ``X-Consumer``; the key
-itself never goes upstream).
+itself never goes upstream). Every refusal (``missing_api_key``,
+``invalid_api_key``, ``forbidden``) is counted in
+``gateway_auth_failures_total{service, reason}``.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import request
 
@@ -41,16 +43,26 @@ class ApiKeyAuth(Policy):
     step = "authentication"
 
     def __init__(self, route: str, consumers: Mapping[str, ConsumerConfig],
-                 from_query: str | None = None):
+                 from_query: str | None = None,
+                 on_failure: Callable[[str, str], None] | None = None):
         """:param from_query: ``websocket.credentials_query``: a handshake's key may
-            come in this query parameter."""
+            come in this query parameter.
+        :param on_failure: ``f(route, code)`` for each refusal (the auth failures counter)."""
         self.route = route
         self.from_query = from_query
+        self.on_failure = on_failure or (lambda route, code: None)
         # (hash, name, services) read once: a pydantic model's attributes cost more
         self.keys = tuple((h, c.name, c.services) for c in consumers.values()
                           for h in c.key_hashes)
 
     def before(self):
+        try:
+            return self.admit()
+        except GatewayError as refused:
+            self.on_failure(self.route, refused.code)
+            raise
+
+    def admit(self) -> None:
         key = request.headers.get(HEADER) or query_credential(self.from_query)
         if not key:
             raise GatewayError(401, "missing_api_key",

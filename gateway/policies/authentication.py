@@ -1,6 +1,6 @@
 """``auth: jwt`` and ``auth: [api_key, jwt]``: who the client is, from a bearer token or a key.
 
-A route with ``auth: api_key`` alone keeps the :class:`~.auth.ApiKeyAuth`
+A route with ``auth: api_key`` alone keeps the :class:`~.apikey.ApiKeyAuth`
 policy; anything with ``jwt`` gets :class:`Authentication`, which admits a
 request by whichever credential it carries (an ``X-API-Key`` goes to the key
 check, an ``Authorization: Bearer`` token to the :class:`~gateway.tokens.Verifier`).
@@ -60,14 +60,14 @@ class Authentication(Policy):
     def _admit(self):
         if self.keys is not None and (self.verifier is None
                                       or request.headers.get(API_KEY_HEADER) is not None):
-            return self.keys.before()
+            return self.keys.admit()
         assert self.verifier is not None
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
         token = token.strip()
         if not scheme and (from_query := query_credential(self.from_query)):
             # a handshake's credential in the query: a JWT has three dot-separated parts
             if self.keys is not None and from_query.count(".") != 2:
-                return self.keys.before()
+                return self.keys.admit()
             scheme, token = "bearer", from_query
         if scheme.lower() != "bearer" or not token:
             raise TokenError(401, "missing_token", "this route needs a bearer token "

@@ -36,7 +36,8 @@ def authentication(route: str, policies, config: GatewayConfig,
                    tokens: Verifier | None) -> Policy:
     """API keys alone keep their own policy; anything with jwt gets Authentication."""
     if policies.auth_methods == {"api_key"}:
-        return ApiKeyAuth(route, config.consumers, credentials_query(policies))
+        return ApiKeyAuth(route, config.consumers, credentials_query(policies),
+                          on_failure=metrics.auth_failed)
     return Authentication(route, policies, config, tokens, metrics.auth_failed)
 
 

@@ -34,7 +34,8 @@ AGGREGATE_CALLS = Counter("gateway_aggregate_calls_total",
                           "Aggregate calls by aggregate, call and result (ok or the error code)",
                           ["aggregate", "call", "result"])
 AUTH_FAILURES = Counter("gateway_auth_failures_total",
-                        "Requests refused by API key or token checks, by reason",
+                        "Requests refused by API key or token checks, by reason (the error "
+                        "code: missing_api_key, invalid_api_key, forbidden, or a token's)",
                         ["service", "reason"])
 STORAGE_ERRORS = Counter("gateway_storage_errors_total",
                          "Times the shared store (quotas, cache, breakers) could not be reached",
