@@ -70,13 +70,15 @@ def test_echo_subprotocol_and_headers_through_gunicorn(gunicorn_gateway, ws_upst
     assert headers["upgrade"] == "websocket" and headers["connection"] == "Upgrade"
 
 
-def raw_handshake(port: int, path: str, headers: dict[str, str]) -> tuple[bytes, socket.socket]:
-    """Send a handshake by hand; the status line and headers, and the open socket."""
+def raw_handshake(port: int, path: str, headers: dict[str, str],
+                  then: bytes = b"") -> tuple[bytes, socket.socket]:
+    """Send a handshake by hand (and ``then`` in the same write); the status line and
+    headers, what came after them, and the open socket."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     lines = [f"GET {path} HTTP/1.1", "Host: gw", "Sec-WebSocket-Version: 13",
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
              *(f"{k}: {v}" for k, v in headers.items())]
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + then)
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(4096)
@@ -84,6 +86,32 @@ def raw_handshake(port: int, path: str, headers: dict[str, str]) -> tuple[bytes,
             break
         head += chunk
     return head, sock
+
+
+def masked_text_frame(text: str) -> bytes:
+    """One client frame (FIN, text, masked), as RFC 6455 §5.2 lays it out (< 126 bytes)."""
+    payload, mask = text.encode(), b"\x01\x02\x03\x04"
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "flask run"])
+def test_a_frame_sent_with_the_handshake_reaches_the_upstream(gunicorn_gateway, make_gateway,
+                                                              ws_upstream, server):
+    gw = gunicorn_gateway(chat(ws_upstream), workers=1) if server == "gunicorn" \
+        else make_gateway(chat(ws_upstream))
+    head, sock = raw_handshake(gw.port, "/chat/echo", {"Upgrade": "websocket",
+                                                       "Connection": "Upgrade"},
+                               then=masked_text_frame("first") + masked_text_frame("second"))
+    with sock:
+        assert head.startswith(b"HTTP/1.1 101 ")
+        received = head.partition(b"\r\n\r\n")[2]
+        wanted = b"\x81\x05first\x81\x06second"  # the echoes, unmasked
+        while len(received) < len(wanted):
+            chunk = sock.recv(4096)
+            assert chunk, f"the connection closed after {received!r}"
+            received += chunk
+        assert received == wanted
 
 
 def test_keep_alive_upgrade_is_a_handshake(gunicorn_gateway, ws_upstream):

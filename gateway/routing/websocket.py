@@ -30,7 +30,7 @@ from ..config import ServiceConfig
 from ..errors import GatewayError
 from ..telemetry.metrics import WEBSOCKET_BYTES, WEBSOCKETS_CLOSED, WEBSOCKETS_OPEN
 from ..transport import Upstream
-from ..transport.tunnel import Tunnel, UpstreamHandshake, handshake
+from ..transport.tunnel import Tunnel, UpstreamHandshake, buffered, handshake
 from .headers import DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .slots import ConnectionSlots, Slot
 
@@ -50,6 +50,18 @@ def without_parameter(query: str, name: str) -> str:
     """``query`` without any ``name=…`` pair (the other pairs keep their bytes)."""
     return "&".join(pair for pair in query.split("&")
                     if unquote_plus(pair.partition("=")[0]) != name)
+
+
+def early_client_bytes(environ: dict, client: socket.socket) -> bytes:
+    """What the server read from the client beyond the handshake's headers: a client
+    may send its first frames at once, in the same packet or before the 101 comes."""
+    stream = environ.get("wsgi.input")
+    unreader = getattr(getattr(stream, "reader", None), "unreader", None)
+    if unreader is not None and hasattr(unreader, "take_buffered"):  # gunicorn's parser
+        return unreader.take_buffered()
+    if "werkzeug.socket" in environ and hasattr(stream, "read1"):  # werkzeug's rfile
+        return buffered(stream, client)
+    return b""
 
 
 def client_socket(environ: dict) -> socket.socket | None:
@@ -121,7 +133,7 @@ class WebSocketRelay:
             answer = handshake(upstream or self.upstream, target_path, headers)
             if answer.status != 101:
                 return self.relay_refusal(answer)
-            return self.carry(client, answer, slot)
+            return self.carry(client, answer, slot, early_client_bytes(environ, client))
         finally:
             slot.release()
 
@@ -139,7 +151,8 @@ class WebSocketRelay:
         return Response(body(), status=f"{answer.status} {answer.reason}".strip(),
                         headers=headers, direct_passthrough=True)
 
-    def carry(self, client: socket.socket, answer: UpstreamHandshake, slot: Slot) -> Response:
+    def carry(self, client: socket.socket, answer: UpstreamHandshake, slot: Slot,
+              early: bytes = b"") -> Response:
         settings = self.settings
         assert settings is not None
         state = request_state.current()
@@ -160,7 +173,8 @@ class WebSocketRelay:
         tunnel = Tunnel(client, answer, idle_timeout=settings.idle_timeout,
                         max_lifetime=settings.max_lifetime,
                         on_bytes=lambda direction, count: bytes_counters[direction].inc(count),
-                        every=(slot.refresh_every, slot.refresh) if slot.refresh_every else None)
+                        every=(slot.refresh_every, slot.refresh) if slot.refresh_every else None,
+                        early=early)
         self.open_gauge.inc()
         try:
             traffic = tunnel.run()

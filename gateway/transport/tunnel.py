@@ -63,14 +63,7 @@ class UpstreamHandshake:
     def take_leftover(self) -> None:
         """After a 101: take what the header parser holds beyond the headers, so that
         the tunnel reads the socket itself (one layer less per message)."""
-        self.sock.setblocking(False)
-        try:
-            # buffered bytes only, or one read that finds nothing waiting
-            self.leftover = self.response.fp.read1(READ_CHUNK) or b""  # type: ignore[union-attr]
-        except BlockingIOError:
-            self.leftover = b""
-        finally:
-            self.sock.setblocking(True)
+        self.leftover = buffered(self.response.fp, self.sock)
 
     def close(self) -> None:
         _close(self.sock)
@@ -112,6 +105,19 @@ def handshake(upstream: Upstream, target_path: str, headers: dict[str, str]) -> 
     return answer
 
 
+def buffered(reader, sock: socket.socket) -> bytes:
+    """What a buffered reader of ``sock`` holds beyond what was parsed, without waiting
+    for more: the bytes a peer sent right behind its headers, in the same packet."""
+    sock.setblocking(False)
+    try:
+        # buffered bytes only, or one read that finds nothing waiting
+        return reader.read1(READ_CHUNK) or b""
+    except BlockingIOError:
+        return b""
+    finally:
+        sock.setblocking(True)
+
+
 def _connect(target: Target) -> socket.socket:
     """A new connection to ``target``, made (and TLS set up) as its pool makes them."""
     connection = target.pool._new_conn()  # type: ignore[attr-defined]
@@ -136,8 +142,10 @@ class Tunnel:
                  idle_timeout: float, max_lifetime: float = 0.0,
                  on_bytes: Callable[[str, int], None] | None = None,
                  every: tuple[float, Callable[[], None]] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, early: bytes = b""):
         """
+        :param early: what the client sent right behind its handshake, which the
+            server read with the headers: relayed first.
         :param on_bytes: ``f(direction, count)``: bytes carried (``to_client``,
             ``to_upstream``) since the last call; every :data:`REPORT_EVERY` seconds and at the end.
         :param every: ``(seconds, f)``: ``f()`` runs that often while the tunnel is open.
@@ -159,6 +167,7 @@ class Tunnel:
             "to_client": _Side(client, masked=False),
             "to_upstream": _Side(upstream.sock, masked=True),
         }
+        self.early = early
 
     def run(self) -> Traffic:
         """Carry bytes until the connection ends; both connections are closed on return.
@@ -194,6 +203,8 @@ class Tunnel:
             when a side left.
         """
         side = self._sides["to_upstream"]
+        if self.early:
+            self._carried(side, self.early, "to_upstream", "client")
         deadline = self.traffic.started + self.max_lifetime if self.max_lifetime else None
         due = [self.traffic.started + period for period, _ in self.tasks]
         while True:
@@ -338,4 +349,5 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
-__all__ = ["REASONS", "Traffic", "Tunnel", "UpstreamError", "UpstreamHandshake", "handshake"]
+__all__ = ["REASONS", "Traffic", "Tunnel", "UpstreamError", "UpstreamHandshake", "buffered",
+           "handshake"]
