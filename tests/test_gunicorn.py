@@ -247,3 +247,49 @@ def test_gateway_serve_starts_from_any_directory_and_stops_quietly(gunicorn_gate
     time.sleep(0.2)
     after = [line for line in gw.log().splitlines()[before:] if not line.startswith("{")]
     assert len(after) == 1 and "Shutting down: Master" in after[0], "\n".join(after)
+
+
+def test_a_worker_told_to_stop_while_it_boots_stops_without_the_graceful_timeout(tmp_path,
+                                                                                  upstream):
+    """A TERM that reaches a worker before gunicorn has installed its own handlers
+    (here: a boot slowed by 3 s right after the fork) must still stop it: before, the
+    master waited its whole graceful timeout and then sent SIGKILL."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from tests.conftest import free_port
+
+    settings = tmp_path / "slow_boot.conf.py"
+    settings.write_text(
+        "import time\n"
+        "from gateway.serve.gunicorn_conf import *  # noqa: F403\n"
+        "from gateway.serve import gunicorn_conf as _gateway\n\n"
+        "def post_fork(server, worker):\n"
+        "    _gateway.post_fork(server, worker)\n"
+        "    time.sleep(3)\n")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump({"services": {"users": upstream.url}}))
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(settings), "-b",
+             f"127.0.0.1:{free_port()}", "--graceful-timeout", "30", "wsgi:app"],
+            cwd=ROOT, env=dict(os.environ, GATEWAY_CONFIG=str(config), GATEWAY_WORKERS="1"),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "Booting worker" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Booting worker" in log_path.read_text()
+        process.send_signal(signal.SIGTERM)  # the worker is still in its 3 s boot
+        process.wait(timeout=90)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # a worker that ends by itself says so; one the master had to SIGKILL says nothing
+    assert "Worker exiting" in log_path.read_text(), log_path.read_text()

@@ -131,7 +131,22 @@ def when_ready(server):
 def post_fork(server, worker):
     """Workers load the copy of the config the master validated, never the file itself:
     an edit to the file reaches no worker (one restarted after a crash included)
-    until a HUP has validated it."""
+    until a HUP has validated it.
+
+    A new worker still has the master's signal handlers until gunicorn installs its
+    own (after gevent's patching, well into the boot): a TERM then would go into the
+    master's queue, in this process's copy, and be lost, and the master would wait its
+    whole graceful timeout for a worker that never heard it. So from the first moment
+    a TERM ends the worker's run before it begins, and INT/QUIT end it at once.
+    """
+    import signal
+
+    def stop_when_booted(signum, frame):
+        worker.alive = False
+
+    signal.signal(signal.SIGTERM, stop_when_booted)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     os.environ["GATEWAY_CONFIG"] = server.gateway_config_copy
 
 
