@@ -51,8 +51,9 @@ def test_a_valid_config_takes_effect_and_requests_in_flight_finish(gunicorn_gate
     path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url},
                                                  "orders": {"upstream": upstream2.url}}}))
     gw.process.send_signal(signal.SIGHUP)
-    # new requests see the new config ...
+    # new requests see the new config (the old workers serve until the new are ready) ...
     assert wait_for(lambda: requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 200)
+    assert wait_for(lambda: "Worker exiting" in gw.log())
     assert requests.get(f"{gw.url}/orders/1", timeout=10).json()["upstream"] == "two"
     assert f"reload accepted: {path}, 2 services" in gw.log()
     # ... while the one in flight on an old worker is let finish
@@ -82,3 +83,60 @@ def test_an_edit_reaches_no_worker_before_hup(gunicorn_gateway, upstream, upstre
     assert requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 404
     gw.process.send_signal(signal.SIGHUP)
     assert wait_for(lambda: requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 200)
+
+
+def test_old_workers_serve_until_the_new_ones_are_ready(tmp_path, upstream):
+    """A reload whose new workers boot slowly (3 s more, right after the fork): the old
+    workers are stopped only once every new one has loaded the app, and requests sent
+    all through the reload are answered."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_port, wait_for_port
+
+    settings = tmp_path / "slow_boot.conf.py"
+    settings.write_text(
+        "import time\n"
+        "from gateway.serve.gunicorn_conf import *  # noqa: F403\n"
+        "from gateway.serve import gunicorn_conf as _gateway\n\n"
+        "def post_fork(server, worker):\n"
+        "    _gateway.post_fork(server, worker)\n"
+        "    time.sleep(3)\n")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump({"services": {"users": upstream.url}}))
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(settings), "-b", f"127.0.0.1:{port}",
+             "wsgi:app"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, GATEWAY_CONFIG=str(config), GATEWAY_WORKERS="2"),
+            start_new_session=True)
+    try:
+        wait_for_port(port, process, timeout=60)
+        assert wait_for(lambda: log_path.read_text().count("Worker ready") == 2, timeout=60)
+        process.send_signal(signal.SIGHUP)
+        statuses = []
+        with requests.Session() as client:
+            while log_path.read_text().count("Worker ready") < 4 \
+                    or "Worker exiting" not in log_path.read_text():
+                statuses.append(client.get(f"http://127.0.0.1:{port}/users/1",
+                                           timeout=60).status_code)
+                assert len(statuses) < 100_000
+        assert set(statuses) == {200}
+        log = log_path.read_text()
+        booted = [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", log)]
+        old, new = booted[:2], booted[2:]
+        last_ready = max(log.index(f"Worker ready (pid: {pid})") for pid in new)
+        for pid in old:  # each old worker stops after the last new one is ready
+            assert wait_for(lambda pid=pid: f"Worker exiting (pid: {pid})" in log_path.read_text())
+            assert log_path.read_text().index(f"Worker exiting (pid: {pid})") > last_ready
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

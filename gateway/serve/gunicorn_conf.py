@@ -105,14 +105,19 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """``kill -HUP`` reloads only a config that validates.
+    """``kill -HUP`` reloads only a config that validates, and never leaves a gap.
 
     gunicorn's own reload starts new workers on the new file and stops the old
     ones; a worker that cannot load the config fails to boot, and gunicorn then
     shuts down altogether. So the reload is wrapped: the file is validated
     first, and when it is invalid every problem is logged with its key path and
-    the current workers go on serving the current config.
+    the current workers go on serving the current config. And the old workers
+    are stopped only once the new ones have loaded the app
+    (gateway/serve/reload.py): gunicorn would stop them at once.
     """
+    from gateway.serve.reload import keep_old_workers_until_ready
+
+    keep_old_workers_until_ready(server, server.gateway_config_dir)
     reload = server.reload
 
     def validated_reload():
@@ -148,6 +153,17 @@ def post_fork(server, worker):
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     os.environ["GATEWAY_CONFIG"] = server.gateway_config_copy
+    from gateway.serve.reload import ready_file
+
+    worker.gateway_ready_file = ready_file(server.gateway_config_dir, os.getpid())
+
+
+def post_worker_init(worker):
+    """The app has loaded: the master may now stop the workers this one replaces."""
+    from gateway.serve.reload import mark_ready
+
+    mark_ready(worker.gateway_ready_file)
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
 
 
 def _config_path() -> str:
@@ -203,9 +219,9 @@ def _validate_config(server) -> bool:
         return False
     previous = getattr(server, "gateway_config_copy", None)
     server.gateway_config_copy = copy
-    # check's last line: "<file>: OK, 2 service(s), 1 aggregate(s)"
-    last = (check.stdout.strip().splitlines() or [""])[-1]
-    server.gateway_config_summary = last.partition(": OK, ")[2].replace("(s)", "s") or "valid"
+    from gateway.serve.reload import config_summary
+
+    server.gateway_config_summary = config_summary(check.stdout)
     if previous and previous != copy and previous.startswith(server.gateway_config_dir):
         os.remove(previous)  # workers parse the file when they boot; none reads the old one now
     return True
@@ -215,4 +231,7 @@ def child_exit(server, worker):
     """A dead worker's live gauges must not be reported any more."""
     from prometheus_client import multiprocess
 
+    from gateway.serve.reload import forget
+
     multiprocess.mark_process_dead(worker.pid)
+    forget(server.gateway_config_dir, worker.pid)
