@@ -443,3 +443,23 @@ def test_a_copy_kept_from_an_earlier_fetch_counts_as_the_document(make_gateway, 
                         timeout=10).status_code == 400
     assert gw.client.get("/readyz").json["validation"] == {"orders": "ok"}
     assert missing_gauge() == 0
+
+
+@pytest.mark.parametrize("where, kwargs, value", [
+    ("cookie", {"cookies": {"session": "sekret-cookie"}}, "sekret-cookie"),
+    ("query", {"params": {"tags": ["ok", "sekret-tag"]}}, "sekret-tag"),
+    ("header", {"headers": {"X-Tenant": "Sekret-Tenant"}}, "Sekret-Tenant"),
+    ("query", {"params": {"limit": "987654"}}, "987654"),
+])
+def test_no_error_body_or_log_line_carries_a_parameters_value(make_gateway, upstream, caplog,
+                                                               where, kwargs, value):
+    gw = make_gateway(orders(upstream.url))
+    headers = {**TENANT, **kwargs.pop("headers", {})}
+    with caplog.at_level(logging.INFO):
+        answer = requests.get(gw.url + "/orders/orders", headers=headers, timeout=10, **kwargs)
+    assert answer.status_code == 400
+    (problem,) = answer.json()["errors"]
+    assert problem["location"] == where and problem["message"].startswith("the value")
+    assert value not in answer.text
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("gateway")]
+    assert logged and not any(value in line for line in logged)

@@ -5,8 +5,10 @@ Parameters are taken from where they live and deserialized by their OpenAPI
 and ``?ids=1&ids=2`` as declared), strings are cast to the types the schema
 names, then each value is checked by its compiled schema (jsonschema-rs).
 Bodies are parsed by media type (JSON, form-encoded); other media types are
-only checked to be accepted. No problem ever carries the value of a secret
-(a credential header, a ``format: password`` parameter).
+only checked to be accepted. No problem ever carries a parameter's value
+(path, query, header or cookie: any may be a credential or personal data;
+``the value is longer than 4 characters``); body problems may quote what is
+wrong, except a ``format: password`` property's value.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _check_parameter(parameter: Parameter, source: Any) -> list[Problem]:
         return [Problem(where, "style", f"cannot be read as style {parameter.style!r} "
                         f"(explode: {str(parameter.explode).lower()})", name=parameter.name)]
     value = _cast(raw, parameter)
-    return [Problem(where, _keyword(error), _message(error, parameter.secret),
+    return [Problem(where, _keyword(error), _message(error, secret=True),
                     pointer=pointer(error.instance_path) if error.instance_path else None,
                     name=parameter.name)
             for error in parameter.check.iter_errors(value)]
@@ -217,6 +219,20 @@ def _keyword(error: jsonschema_rs.ValidationError) -> str:
 
 
 def _message(error: jsonschema_rs.ValidationError, secret: bool) -> str:
-    if secret:  # the message would quote the value
-        return f"the value does not match its schema ({_keyword(error)})"
-    return error.message
+    """The validator's message, without the value it starts with when ``secret``."""
+    if not secret:
+        return error.message
+    for shown in (json.dumps(error.instance, separators=(",", ":")), json.dumps(error.instance)):
+        if error.message.startswith(shown + " "):
+            rest = error.message[len(shown):]
+            if _quotes(rest, error.instance):
+                break
+            return "the value" + rest
+    return f"the value does not match its schema ({_keyword(error)})"
+
+
+def _quotes(text: str, value: Any) -> bool:
+    """Whether ``text`` still shows ``value`` (or a part of it) somewhere."""
+    parts = value if isinstance(value, list) else list(value.values()) \
+        if isinstance(value, dict) else [value]
+    return any(str(part) in text for part in parts if str(part))
