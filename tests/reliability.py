@@ -8,7 +8,10 @@ many went wrong. After the run, one line:
 
     reliability: F faults survived, H hostile inputs tried, S soak requests, E errors
 
-E counts every marked test that failed, and every soak request that went wrong.
+E counts every fault or hostile test that failed (the gateway did not survive or
+refuse cleanly), and every soak request that went wrong (lost, failed, or a 5xx).
+A soak test failing one of its own preconditions (say, a mix that was not what it
+meant to send) is a failed test, not a reliability error.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def pytest_runtest_makereport(item, call):
     if kind is None:
         return report
     counts["marked"] += call.when == "setup"
-    if report.failed:
+    if report.failed and kind != "soak":  # the soak counts its own requests' errors
         counts["errors"] += 1
     elif call.when == "call" and report.passed:
         if kind == "fault":

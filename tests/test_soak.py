@@ -25,6 +25,10 @@ pytestmark = pytest.mark.soak
 SECONDS = float(os.environ.get("SOAK_SECONDS", "8"))
 CONNECTIONS = 32
 PATHS = ["/users/1", "/cached/1", "/limited/1", "/dash/7", "/users/bytes?size=200000"]
+#: The limited route's limit. The load is sized by it, not by the machine's speed:
+#: the clients go on past SECONDS until the route has been asked more than this
+#: (so some 429s are certain at any speed); per minute, so a run is one window.
+LIMIT = 20
 
 
 def worker_pids(log: str) -> set[int]:
@@ -47,7 +51,7 @@ def test_soak(gunicorn_gateway, upstream, redis_url, reliability):
         "services": {
             "users": upstream.url,
             "cached": {"upstream": upstream.url, "cache": {"ttl": 1}},
-            "limited": {"upstream": upstream.url, "rate_limit": "50/second"},
+            "limited": {"upstream": upstream.url, "rate_limit": f"{LIMIT}/minute"},
         },
         "aggregates": [{"path": "/dash/<id>", "calls": {
             "one": {"service": "users", "path": "/users/{id}"},
@@ -55,7 +59,7 @@ def test_soak(gunicorn_gateway, upstream, redis_url, reliability):
     }, workers=2)
     statuses: dict[int, int] = {}
     failures: list[str] = []
-    sent = itertools.count()
+    limited = [0]  # requests sent to the limited route
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -64,7 +68,9 @@ def test_soak(gunicorn_gateway, upstream, redis_url, reliability):
             for path in itertools.islice(itertools.cycle(PATHS), offset, None):
                 if stop.is_set():
                     return
-                next(sent)
+                if path.startswith("/limited"):
+                    with lock:
+                        limited[0] += 1
                 try:
                     answer = session.get(gw.url + path, timeout=30)
                     _ = answer.content
@@ -80,6 +86,9 @@ def test_soak(gunicorn_gateway, upstream, redis_url, reliability):
     pids = worker_pids(gw.log())
     rss_warm, fds_warm = resources(pids)
     time.sleep(SECONDS * 3 / 4)
+    deadline = time.monotonic() + 600  # a bound, for a machine that cannot go on at all
+    while limited[0] <= LIMIT * 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     rss_end, fds_end = resources(pids)
     stop.set()
     for thread in clients:
@@ -90,7 +99,8 @@ def test_soak(gunicorn_gateway, upstream, redis_url, reliability):
     reliability.soak(total, server_errors + len(failures))
     assert not failures, failures[:5]
     assert server_errors == 0, statuses
-    assert statuses.get(429, 0) > 0 and statuses.get(200, 0) > total / 2  # the mix was real
+    # the mix was real: the limited route was asked more than its limit
+    assert statuses.get(429, 0) > 0 and statuses.get(200, 0) > total / 2, statuses
     assert worker_pids(gw.log()) == pids, "a worker was replaced during the soak"
     assert rss_end <= rss_warm * 1.10, (rss_warm, rss_end)
     # idle keep-alive connections to the upstream and Redis may still grow to the
