@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(PY) -m examples.run
 
 test: lint
-	PY=$(PY) scripts/ensure-redis
+	scripts/ensure-redis
 	scripts/ensure-apt chromium:chromium nginx:nginx
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
@@ -54,7 +54,7 @@ clean:
 # The soak alone, for a minute (tests/test_soak.py; `make test` runs it for 8 s)
 # and the reliability line for it.
 soak: $(STAMP)
-	PY=$(PY) scripts/ensure-redis
+	scripts/ensure-redis
 	SOAK_SECONDS=$${SOAK_SECONDS:-60} $(PY) -m pytest -q tests/test_soak.py
 
 # The property tests with random seeds and 2000 examples each (`make test`
@@ -69,5 +69,5 @@ bench: $(STAMP)
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk nginx libnginx-mod-http-echo >/dev/null; } || \
 	  { echo "install wrk and nginx (apt-get install wrk nginx libnginx-mod-http-echo)"; exit 1; }
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[bench]'
-	PY=$(PY) scripts/ensure-redis
+	PY=$(PY) scripts/ensure-redis --serve
 	$(PY) -m bench.run $(BENCH_ARGS)

@@ -289,12 +289,25 @@ class GunicornGateway:
 
 
     def stop(self) -> None:
-        self.process.terminate()
+        """Stop the master and, whatever happened, every process of its group (a
+        worker the master left behind would outlive the suite)."""
+        stop_group(self.process)
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    """TERM a process started in a session of its own, wait, then KILL its whole group."""
+    import signal
+    if process.poll() is None:
+        process.terminate()
         try:
-            self.process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=timeout)
 
 
 def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
@@ -326,7 +339,8 @@ def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
                    "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=directory if serve else ROOT, env=full_env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=serve)
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # its own group: stop_group ends it
     gateway = GunicornGateway(f"http://127.0.0.1:{port}", port, process, log_path)
     try:
         wait_for_port(port, process)
@@ -354,27 +368,29 @@ def gunicorn_gateway(tmp_path):
 
 # -- Redis ---------------------------------------------------------------------------
 
-#: The suite's Redis database; `make test` starts a server (scripts/ensure-redis).
-TEST_REDIS = os.environ.get("GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379/15")
-
-
 @pytest.fixture(params=["memory", "redis"])
 def storage(request):
     """The gateway's ``storage`` URI, once per backend: memory:// and a real Redis."""
     return "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
 
 
+@pytest.fixture(scope="session")
+def suite_redis(tmp_path_factory):
+    """The suite's own redis-server, on a spare port, for the whole session: never
+    whatever answers on 6379 (another program's commands would be counted)."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def redis_url():
-    """A real Redis over a real connection, its test database emptied first."""
+def redis_url(suite_redis):
+    """A real Redis over a real connection (the suite's own), emptied first."""
     import redis
-    client = redis.Redis.from_url(TEST_REDIS, socket_connect_timeout=2)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"no Redis at {TEST_REDIS} ({exc}): run `make test`, which starts one "
-                    "(scripts/ensure-redis), or install redis-server and start it")
-    yield TEST_REDIS
+    client = redis.Redis.from_url(suite_redis.url, socket_connect_timeout=2)
+    client.flushall()
+    yield suite_redis.url
     client.close()
 
 
@@ -401,7 +417,11 @@ class PrivateRedis:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
             self.process = None
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_ports, wait_for_port
+from tests.conftest import ROOT, free_ports, stop_group, wait_for_port
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def demo(tmp_path):
         env.pop(name, None)
     with open(out, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "examples.run"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         try:
             wait_for_port(port, process)
@@ -39,10 +39,13 @@ def demo(tmp_path):
         yield f"http://127.0.0.1:{port}", out, ports
     finally:
         process.terminate()
-        process.wait(timeout=20)
-    # stopping the demo stops its gunicorn too: nothing listens any more
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        try:
+            process.wait(timeout=20)
+            # stopping the demo stops its gunicorn too: nothing listens any more
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        finally:
+            stop_group(process)  # whatever happened, nothing it started outlives the test
 
 
 def test_demo_policies_behave_as_documented(demo):
