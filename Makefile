@@ -2,19 +2,26 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# `make run` installs what running needs (the package and the demo's WebSocket
+# backend); `make test` adds the test and docs tools (pytest, mypy, MkDocs...)
+RUN_STAMP := $(VENV)/.installed-run
+STAMP     := $(VENV)/.installed
 
 .PHONY: run test lint docs docs-serve bench soak fuzz lock clean
 
 # Installs are pinned by constraints.txt (the lock file, `make lock`): a new
 # release of a dependency cannot change what CI runs until the lock says so.
-$(STAMP): setup.cfg pyproject.toml constraints.txt
+$(RUN_STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,docs]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[examples]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[examples,test,docs]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) -m examples.run
 
 test: lint

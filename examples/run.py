@@ -74,9 +74,13 @@ def main() -> int:
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "-b", bind,
          "wsgi:app"], cwd=ROOT, env=env)
+    # the interpreter that has websockets: .venv/bin/python from the checkout
+    python = os.path.relpath(sys.executable, ROOT) \
+        if sys.executable.startswith(str(ROOT) + os.sep) else sys.executable
     print(f"\ngateway at http://{bind}  (config: {env['GATEWAY_CONFIG']})\n"
           f"  curl http://{bind}/users/1\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/orders\n"
+          f"  curl http://{bind}/products/1   (cached: MISS, then HIT)\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/shop/users/1/orders\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/dashboard/1\n"
           f"  curl -H 'X-API-Key: demo-key' -H 'Content-Type: application/json' "
@@ -87,7 +91,7 @@ def main() -> int:
           f"/realms/dev/token | "
           f"python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
           f"  curl -H \"Authorization: Bearer $TOKEN\" http://{bind}/orders\n"
-          f"  python -m websockets 'ws://{bind}/updates/?access_token=demo-key'"
+          f"  {python} -m websockets 'ws://{bind}/updates/?access_token=demo-key'"
           f"   (live order updates; type an order number to follow it)\n"
           f"  curl http://{bind}/readyz\n"
           f"  open http://{bind}/docs\n"

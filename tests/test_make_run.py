@@ -126,3 +126,32 @@ def test_backends_only_serves_the_shop_for_docker_compose():
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_the_demo_prints_every_line_the_readme_shows(demo):
+    """Each curl and WebSocket line of the README's first block, as the demo prints it
+    (its port aside), and the WebSocket client from the venv that has it."""
+    url, out, _ = demo
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Both need only `python3`", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    shown = [re.sub(r"\s+#.*$", "", line).strip()
+             for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    printed = re.sub(r"\s+", " ", out.read_text().replace(url.removeprefix("http://"),
+                                                          "127.0.0.1:8080"))
+    for line in shown:
+        command = re.sub(r"\s+", " ", line)
+        assert command in printed, command
+    assert ".venv/bin/python -m websockets" in printed
+
+
+def test_make_run_installs_what_running_needs_and_no_more(tmp_path):
+    """`make run` on a fresh checkout: the package and the demo's extra, not the test and
+    docs tools (pytest, mypy, MkDocs) that `make test` adds."""
+    plan = subprocess.run(["make", "-n", "run", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
+    installs = [line for line in plan.splitlines() if "pip install" in line and " -e " in line]
+    assert installs == [f"{tmp_path / 'venv'}/bin/python -m pip install --quiet -c "
+                        "constraints.txt -e '.[examples]'"]
+    test_plan = subprocess.run(["make", "-n", "test", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout
+    assert "'.[examples,test,docs]'" in test_plan
