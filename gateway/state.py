@@ -97,6 +97,14 @@ class RequestState:
     #: Flask-Limiter's per-request bookkeeping (gateway/policies/quota.py)
     limiter_context: Any = None
 
+    def caller(self) -> str:
+        """Who is calling, for whatever counts or keys by caller (quotas, the canary's
+        stickiness, WebSocket connections per consumer): ``consumer:<name>`` when a key
+        or token named one, else ``ip:<client address>``."""
+        if self.consumer:
+            return f"consumer:{self.consumer}"
+        return f"ip:{request.remote_addr}"
+
     @property
     def upstream_ms(self) -> float | None:
         """How long at least one upstream call was in flight: an aggregate's

@@ -69,4 +69,4 @@ class CanaryBranch(Policy):
             value = None
         if value:
             return f"{self.sticky_kind}:{value}"
-        return state.consumer or f"ip:{request.remote_addr}"
+        return state.caller()

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from flask_limiter import Limiter
 from flask_limiter._extension import LimiterContext
 from flask_limiter.errors import RateLimitExceeded
@@ -46,8 +46,7 @@ def _consumer() -> str | None:
 
 def quota_key() -> str:
     """Who a quota counts: the consumer when known, else the client address."""
-    consumer = _consumer()
-    return f"consumer:{consumer}" if consumer else f"ip:{request.remote_addr}"
+    return request_state.current().caller()
 
 
 class GatewayLimiter(Limiter):

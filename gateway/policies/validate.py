@@ -36,6 +36,7 @@ from .. import state as request_state
 from ..config import ServiceConfig
 from ..errors import GatewayError
 from ..openapi.pending import PendingDocument
+from ..routing.paths import prefix_segments, service_path
 from ..routing.websocket import is_handshake
 from ..transport import BodyCopy, UpstreamBody
 from ..validation import (
@@ -88,7 +89,7 @@ class RequestValidation(Policy):
         self.refuse_unknown = config.unknown_operations == "refuse"
         self.max_errors = config.max_errors
         self.max_body = min(service.max_body_bytes or MAX_BODY_BYTES, MAX_BODY_BYTES)
-        self.strip = len(service.prefix) if service.strip_prefix and service.prefix != "/" else 0
+        self.strip = prefix_segments(service.prefix, service.strip_prefix)
         # the document describes what the service gets: a reshaped body is not the client's
         transform = service.transform
         self.check_bodies = not (transform and transform.request.body)
@@ -117,7 +118,7 @@ class RequestValidation(Policy):
         operations = self.operations
         if operations is None:
             return self.without_document()
-        path = request.path[self.strip:] or "/" if self.strip else request.path
+        path = service_path(request.environ, self.strip)
         operation, groups, allowed = operations.find(request.method, path)
         if operation is None:
             return self.unknown(allowed)

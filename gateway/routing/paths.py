@@ -9,7 +9,7 @@ refused before it reaches any service.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import GatewayError
 
@@ -49,9 +49,20 @@ def check_path(decoded_path: str) -> None:
                            "normalised path instead")
 
 
+def prefix_segments(prefix: str, strip_prefix: bool) -> int:
+    """How many leading segments of a request's path ``strip_prefix`` drops (0: none)."""
+    return prefix.count("/") if strip_prefix and prefix != "/" else 0
+
+
 def strip_segments(raw_path: str, count: int) -> str:
     """Drop the first ``count`` segments of a raw path (the service prefix)."""
     if count == 0:
         return raw_path
     rest = raw_path.split("/", count + 1)
     return "/" + rest[count + 1] if len(rest) > count + 1 else "/"
+
+
+def service_path(environ: dict, count: int) -> str:
+    """The path as the service sees it, percent-decoded (validation's operations are
+    matched on it): the one rule the proxy applies to the raw path, by segments."""
+    return unquote(strip_segments(raw_target(environ).partition("?")[0], count))

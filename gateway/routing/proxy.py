@@ -24,7 +24,7 @@ from ..errors import GatewayError
 from ..transport import NOT_SENT, READ_CHUNK, Answer, Upstream, UpstreamBody, is_stream
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .mirror import Mirror
-from .paths import raw_target, strip_segments
+from .paths import prefix_segments, raw_target, strip_segments
 from .websocket import WebSocketRelay, is_handshake
 
 log = logging.getLogger("gateway.transform")
@@ -61,7 +61,7 @@ class ServiceProxy:
         self.mirror = mirror
         self.upstream = upstream
         self.trusted_proxies = trusted_proxies
-        self.prefix_segments = 0 if service.prefix == "/" else service.prefix.count("/")
+        self.prefix_segments = prefix_segments(service.prefix, service.strip_prefix)
         self.forwarded_prefix = service.prefix if service.strip_prefix and service.prefix != "/" else ""
         drop = set(DROP_FROM_REQUEST)
         if service.preserve_host:
@@ -92,8 +92,7 @@ class ServiceProxy:
         # the chain's path check refused any path that could climb out of the prefix
         target = raw_target(environ)
         path, _, query = target.partition("?")
-        if self.service.strip_prefix:
-            path = strip_segments(path, self.prefix_segments)
+        path = strip_segments(path, self.prefix_segments)
         headers = self.outgoing_headers(environ)
         if is_handshake(environ):
             return self.open_websocket(environ, path, query, target, headers)

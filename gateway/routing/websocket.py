@@ -127,8 +127,7 @@ class WebSocketRelay:
             headers.pop(name, None)
         headers.update(UPGRADE_HEADERS)
         state = request_state.current()
-        slot = self.slots.take(self.service.name, state.consumer or f"ip:{environ['REMOTE_ADDR']}",
-                               settings.max_per_consumer)
+        slot = self.slots.take(self.service.name, state.caller(), settings.max_per_consumer)
         try:
             answer = handshake(upstream or self.upstream, target_path, headers)
             if answer.status != 101:
