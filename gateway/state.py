@@ -16,7 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import Flask, Response, current_app, g, has_app_context, request
 from werkzeug.exceptions import MethodNotAllowed
@@ -26,10 +26,17 @@ from werkzeug.exceptions import MethodNotAllowed
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
-if TYPE_CHECKING:  # types only: telemetry sits above the state and reads it
-    from opentelemetry.trace import Span
 
-    from .telemetry.tracing import Tracing
+
+class Tracer(Protocol):
+    """What the transport asks of the app's tracing for each upstream attempt
+    (gateway/telemetry/tracing.py's ``Tracing``, which sits above this module)."""
+
+    #: the OpenTelemetry tracer that makes the request's spans
+    tracer: Any
+
+    def attempt(self, method: str, target: str, number: int, breaker: str,
+                headers: dict[str, str]) -> Any: ...
 
 
 def incoming_or_new(value: str | None) -> str:
@@ -83,8 +90,8 @@ class RequestState:
     #: each quota window hit: key -> (count, reset time), read by the RateLimit-* headers
     quota_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
     #: the request's server span and the app's Tracing, when tracing is on
-    span: Span | None = None
-    tracing: Tracing | None = None
+    span: Any = None  # an OpenTelemetry Span
+    tracing: Tracer | None = None
     #: the trace id (32 hex digits) of a recorded trace, for the access log
     trace_id: str | None = None
     #: primary or canary, on a service with a canary (gateway/policies/canary.py)

@@ -134,7 +134,7 @@ class Tracing:
 def call_span(name: str, attributes: dict) -> Iterator[None]:
     """An internal span around an aggregate call (nothing when the request is not traced)."""
     state = request_state.current_or_none()
-    tracing: Tracing | None = state.tracing if state else None
+    tracing = state.tracing if state else None
     if tracing is None or state is None or state.span is None:
         yield
         return
