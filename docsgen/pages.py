@@ -16,7 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # mkdocs-gen-files runs this file by path
     sys.path.insert(0, str(ROOT))
 
-from docsgen import chain, config_reference, error_codes, headers, metrics  # noqa: E402
+from docsgen import (  # noqa: E402
+    chain,
+    config_reference,
+    error_codes,
+    headers,
+    metrics,
+    modules,
+)
 from gateway.cli import schema_document  # noqa: E402
 
 PAGES = {
@@ -26,6 +33,7 @@ PAGES = {
     "reference/headers.md": headers.render,
     "reference/request-chain.md": chain.render,
     "reference/request-chain.svg": chain.svg,
+    "reference/modules.md": modules.render,
     "reference/gateway.schema.json": lambda: json.dumps(schema_document(), indent=2),
 }
 

@@ -129,6 +129,22 @@ def test_every_header_the_code_names_is_in_the_headers_reference(site):
         assert name in page, f"{name} is not in the headers reference"
 
 
+def test_every_module_and_layer_is_in_the_modules_reference(site, tmp_path):
+    from docsgen import Undocumented, modules
+
+    page = text_of(site / "reference" / "modules.html")
+    for path in (ROOT / "gateway").rglob("*.py"):
+        name = path.parent.name + "/" if path.name == "__init__.py" else path.name
+        assert name in page, f"{path.relative_to(ROOT)} is not in the modules reference"
+    assert "validation/" in page and "gateway.validation" in page  # a package and its layer
+    bare = tmp_path / "gateway" / "bare.py"
+    bare.parent.mkdir()
+    (bare.parent / "__init__.py").write_text('"""A package."""\n')
+    bare.write_text("x = 1\n")
+    with pytest.raises(Undocumented, match="bare.py has no docstring"):
+        modules.tree(bare.parent)
+
+
 def test_the_chain_diagram_is_the_declared_order(site):
     svg = (site / "reference" / "request-chain.svg").read_text()
     drawn = re.findall(r'font-weight="bold">([^<]+)</text>', svg)
