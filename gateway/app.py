@@ -32,7 +32,7 @@ from .telemetry.callhooks import RequestCallHooks
 from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
 from .tokens import Verifier
-from .transport import DEFAULT_POOL_SIZE, Upstream
+from .transport import DEFAULT_POOL_SIZE, Reach, Upstream
 from .transport.breaker import breaker_factory
 from .transport.health import Board, FileBoard, HealthChecker, RedisBoard
 
@@ -74,9 +74,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                                   on_storage_error=health.on_error("breaker")) if breaker else None
         upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, hooks=hooks)
         if service.canary is not None:  # its own targets, pools and breakers; the service's rest
-            canaries[name] = Upstream(
-                service.model_copy(update={"upstream": service.canary.upstream}), pool_size,
-                breaker_factory=factory, hooks=hooks)
+            canaries[name] = Upstream(Reach.of(service, urls=service.canary.upstream),
+                                      pool_size, breaker_factory=factory, hooks=hooks)
         if service.mirror is not None:
             mirrors[name] = Mirror(service, pool_size, metrics.mirror_counter(name))
     # the services' documents are fetched now; one a validated service misses is fetched

@@ -70,7 +70,7 @@ def probe_targets(upstreams) -> dict[tuple[str, str], str | None]:
 
 def health_failure(upstream, url: str) -> str | None:
     """Why the active health check took the target out of rotation, if it did."""
-    check = upstream.service.health_check
+    check = upstream.reach.health_check
     if check is None or all(t.probe_healthy for t in upstream.targets if t.url == url):
         return None
     return f"failing its health check (GET {check.path})"
@@ -78,7 +78,7 @@ def health_failure(upstream, url: str) -> str | None:
 
 def target_health(upstream, target) -> str | None:
     """``healthy`` / ``unhealthy`` as the probes last found, None without active checks."""
-    if upstream.service.health_check is None:
+    if upstream.reach.health_check is None:
         return None
     return "healthy" if target.probe_healthy else "unhealthy"
 

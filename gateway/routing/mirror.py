@@ -21,8 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from ..config import ServiceConfig
-from ..config.services import Timeout
-from ..transport import Upstream, UpstreamError
+from ..transport import Reach, Upstream, UpstreamError
 
 log = logging.getLogger("gateway.mirror")
 
@@ -40,10 +39,10 @@ class Mirror:
         self.config = config
         # the service's TLS settings, the mirror's own target and timeout; no retries
         # nor breaker, and the default call hooks: a copy touches no client's state
-        self.upstream = Upstream(service.model_copy(update={
-            "upstream": [config.upstream], "retries": 0, "circuit_breaker": None,
-            "timeout": Timeout(connect=min(config.timeout, 2.0), read=config.timeout)}),
-            min(pool_size, config.max_in_flight))
+        self.upstream = Upstream(Reach(service.name, (config.upstream,),
+                                       connect_timeout=min(config.timeout, 2.0),
+                                       read_timeout=config.timeout, tls=service.tls),
+                                 min(pool_size, config.max_in_flight))
         self.slots = threading.BoundedSemaphore(config.max_in_flight)
         self.count = count or (lambda result: None)
 

@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..config import ServiceConfig
-from ..transport import Upstream, UpstreamError
+from ..transport import Reach, Upstream, UpstreamError
 
 TIMEOUT = 2.0
 
@@ -35,10 +34,9 @@ class Fetcher:
         with self._lock:
             upstream = self._upstreams.get(origin)
             if upstream is None:
-                config = ServiceConfig.model_validate({"upstream": origin, "retries": 0,
-                                                       "timeout": {"connect": TIMEOUT,
-                                                                   "read": TIMEOUT}})
-                upstream = self._upstreams[origin] = Upstream(config, pool_size=10)
+                upstream = self._upstreams[origin] = Upstream(
+                    Reach(origin, (origin,), connect_timeout=TIMEOUT, read_timeout=TIMEOUT),
+                    pool_size=10)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return upstream, path
 

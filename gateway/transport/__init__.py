@@ -13,8 +13,8 @@
 from .answer import Answer
 from .body import READ_CHUNK, BodyCopy, BodyObserver, UpstreamBody, is_stream, when_sent
 from .errors import UpstreamError
-from .upstream import DEFAULT_POOL_SIZE, NOT_SENT, CallHooks, Target, Upstream
+from .upstream import DEFAULT_POOL_SIZE, NOT_SENT, CallHooks, Reach, Target, Upstream
 
 __all__ = ["Answer", "DEFAULT_POOL_SIZE", "NOT_SENT", "READ_CHUNK", "BodyCopy", "BodyObserver",
-           "CallHooks",
+           "CallHooks", "Reach",
            "Target", "Upstream", "UpstreamBody", "UpstreamError", "is_stream", "when_sent"]

@@ -190,7 +190,7 @@ class HealthChecker:
                  on_state: Callable[[str, str, bool], None] | None = None):
         """:param upstreams: (service, upstream) pairs, a canary's included.
         :param on_state: ``f(service, target, healthy)`` after each round."""
-        self.upstreams = [(name, u) for name, u in upstreams if u.service.health_check]
+        self.upstreams = [(name, u) for name, u in upstreams if u.reach.health_check]
         self.board = board
         self.on_state = on_state or (lambda service, target, healthy: None)
         self._stop = threading.Event()
@@ -219,7 +219,7 @@ class HealthChecker:
         while not self._stop.is_set():
             now = time.monotonic()
             for name, upstream in self.upstreams:
-                config = upstream.service.health_check
+                config = upstream.reach.health_check
                 assert config is not None
                 for target in upstream.targets:
                     if due.get((name, target.url), 0.0) > now:

@@ -89,7 +89,7 @@ def handshake(upstream: Upstream, target_path: str, headers: dict[str, str]) -> 
             lines += [f"{name}: {value}" for name, value in headers.items()
                       if name.lower() != "host" and value != NOT_SENT]
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-            sock.settimeout(upstream.service.timeout.read)
+            sock.settimeout(upstream.reach.read_timeout)
             response = http.client.HTTPResponse(sock, method="GET")
             response.begin()
             sock.settimeout(None)

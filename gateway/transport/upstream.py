@@ -33,6 +33,8 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util import SKIP_HEADER, Timeout
 
 from ..config import ServiceConfig
+from ..config.health import HealthCheckConfig
+from ..config.tls import TlsConfig
 from .answer import Answer
 from .breaker import CircuitBreaker
 from .errors import UpstreamError, before_sending, translate
@@ -82,6 +84,27 @@ def _attempt_done(status: int | None, error: str | None) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class Reach:
+    """What it takes to reach a service, and all an :class:`Upstream` needs: its name
+    (for messages), target URLs, timeouts, retries, TLS and active health check."""
+
+    name: str
+    urls: tuple[str, ...]
+    connect_timeout: float
+    read_timeout: float
+    retries: int = 0
+    tls: TlsConfig | None = None
+    health_check: HealthCheckConfig | None = None
+
+    @classmethod
+    def of(cls, service: ServiceConfig, urls: Iterable[str] | None = None) -> Reach:
+        """A service's reach; ``urls``: other targets with its settings (a canary's)."""
+        return cls(service.name, tuple(service.upstream if urls is None else urls),
+                   service.timeout.connect, service.timeout.read, service.retries,
+                   service.tls, service.health_check)
+
+
 @dataclass(eq=False)
 class Target:
     """One upstream base URL and its connection pool."""
@@ -107,23 +130,25 @@ class Target:
 class Upstream:
     """A service's targets, balanced round-robin, with retries across them."""
 
-    def __init__(self, service: ServiceConfig, pool_size: int = DEFAULT_POOL_SIZE,
+    def __init__(self, reach: Reach | ServiceConfig, pool_size: int = DEFAULT_POOL_SIZE,
                  breaker_factory: Callable[[str], CircuitBreaker] | None = None,
                  hooks: CallHooks | None = None):
         """
+        :param reach: how to reach the service (a ``ServiceConfig`` is read as its
+            :meth:`Reach.of`).
         :param breaker_factory: ``f(target_url) -> CircuitBreaker``, when the
             service has ``circuit_breaker`` configured.
         :param hooks: what each call carries and reports (request id, timings).
         """
-        self.service = service
+        self.reach = reach = reach if isinstance(reach, Reach) else Reach.of(reach)
         self.hooks = hooks or CallHooks()
         self.session = requests.Session()
-        self.adapter = ProxyAdapter(pool_connections=len(service.upstream) or 1,
+        self.adapter = ProxyAdapter(pool_connections=len(reach.urls) or 1,
                                     pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
-        self.timeout = Timeout(connect=service.timeout.connect, read=service.timeout.read)
-        self.targets = [self._target(url) for url in service.upstream]
+        self.timeout = Timeout(connect=reach.connect_timeout, read=reach.read_timeout)
+        self.targets = [self._target(url) for url in reach.urls]
         if breaker_factory is not None:
             for target in self.targets:
                 target.breaker = breaker_factory(target.url)
@@ -131,7 +156,7 @@ class Upstream:
 
     def _target(self, url: str) -> Target:
         parts = urlsplit(url)
-        tls = self.service.tls
+        tls = self.reach.tls
         if parts.scheme == "https" and tls is not None:
             # the service's own CAs, client certificate and name to verify
             pool = self.adapter.poolmanager.connection_from_host(
@@ -173,7 +198,7 @@ class Upstream:
             wait = blocked if wait is None else min(wait, blocked)
         retry_after = str(max(1, math.ceil(wait or 1)))
         raise UpstreamError(503, "upstream_unavailable",
-                            f"the {self.service.name} service is failing; its circuit is open",
+                            f"the {self.reach.name} service is failing; its circuit is open",
                             "circuit_open", "", headers={"Retry-After": retry_after})
 
     def send(self, method: str, target_path: str, headers: dict[str, str],
@@ -216,7 +241,7 @@ class Upstream:
         :raises UpstreamError: every attempt failed, or every circuit is open.
         """
         headers.update(self.hooks.headers())
-        attempts = 1 + (self.service.retries if method in IDEMPOTENT else 0)
+        attempts = 1 + (self.reach.retries if method in IDEMPOTENT else 0)
         tried: list[Target] = []
         started = time.perf_counter()
         while True:
