@@ -21,7 +21,6 @@ def gw(make_gateway, origin, storage):
                          "consumers": {"alice": {"keys": ["a-key"]}, "bob": {"keys": ["b-key"]}},
                          "services": {
                              "c": {"upstream": origin.url, "cache": {"ttl": 30, "max_body_bytes": 5000}},
-                             "short": {"upstream": origin.url, "cache": {"ttl": 1}},
                              "keyed": {"upstream": origin.url, "auth": "api_key", "cache": {"ttl": 30}},
                          }})
 
@@ -39,13 +38,13 @@ def serial(resp) -> str:
 
 
 def test_miss_then_hit_with_age(gw):
+    # (TTLs, max-age and Age's growth run on a moved clock: tests/unit/policies/test_cache_clock.py)
     first = get(gw, "/c/item?x=1")
     assert first.header("X-Cache-Status") == "MISS" and first.header("Age") == "0"
-    time.sleep(1.1)
     second = get(gw, "/c/item?x=1")
     assert second.header("X-Cache-Status") == "HIT"
     assert serial(second) == serial(first) and second.body == first.body
-    assert int(second.header("Age")) >= 1
+    assert int(second.header("Age")) >= 0
 
 
 def test_query_order_does_not_matter_but_values_do(gw):
@@ -91,17 +90,17 @@ def test_streamed_body_under_the_cap_is_stored(gw):
     assert second.header("X-Cache-Status") == "HIT" and second.body == first.body == b"x" * 4000
 
 
-def test_max_age_shortens_the_ttl(gw):
-    get(gw, "/c/m?cc=max-age%3D1")
-    assert get(gw, "/c/m?cc=max-age%3D1").header("X-Cache-Status") == "HIT"
-    time.sleep(1.2)
-    assert get(gw, "/c/m?cc=max-age%3D1").header("X-Cache-Status") == "MISS"
-
-
-def test_ttl_expires(gw):
-    get(gw, "/short/t")
-    time.sleep(1.2)
-    assert get(gw, "/short/t").header("X-Cache-Status") == "MISS"
+def test_redis_keeps_an_entry_for_its_ttl_or_max_age(make_gateway, origin, redis_url):
+    """In Redis an entry's life is the key's own expiry: read it, no sleeping."""
+    import redis
+    gw = make_gateway({"storage": redis_url, "services": {
+        "c": {"upstream": origin.url, "cache": {"ttl": 30}}}})
+    get(gw, "/c/m?cc=max-age%3D5")
+    get(gw, "/c/t")
+    client = redis.Redis.from_url(redis_url)
+    ttls = {key.decode().rsplit("\n", 2)[1]: client.pttl(key)
+            for key in client.scan_iter("gateway:cache:c:*")}
+    assert 0 < ttls["/c/m"] <= 5000 and 5000 < ttls["/c/t"] <= 30000
 
 
 def test_client_no_cache_bypasses_and_refreshes(gw):

@@ -22,6 +22,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import TLRUCache
@@ -71,9 +72,11 @@ class Entry:
 class MemoryStore:
     """Entries in a TLRU cache: each expires at its own TTL, the least used go first."""
 
-    def __init__(self):
-        self._cache: TLRUCache[str, Entry] = TLRUCache(maxsize=MEMORY_BUDGET, ttu=lambda _k, e, now: now + e.ttl,
-                                timer=time.time, getsizeof=lambda e: len(e.body) + 512)
+    def __init__(self, clock: Callable[[], float] = time.time):
+        """:param clock: seconds now (tests move it by hand)."""
+        self._cache: TLRUCache[str, Entry] = TLRUCache(
+            maxsize=MEMORY_BUDGET, ttu=lambda _k, e, now: now + e.ttl, timer=clock,
+            getsizeof=lambda e: len(e.body) + 512)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Entry | None:
@@ -109,7 +112,11 @@ class ResponseCache(Policy):
     step = "cache"
 
     def __init__(self, route: str, config: CacheConfig, store, by_consumer: bool,
-                 on_result=None, on_storage_error=None):
+                 on_result=None, on_storage_error=None,
+                 clock: Callable[[], float] = time.time):
+        """:param clock: seconds now, for ``Age`` and when an entry was stored (the
+            memory store's own clock must be the same)."""
+        self.clock = clock
         self.route = route
         self.config = config
         self.store = store
@@ -134,7 +141,7 @@ class ResponseCache(Policy):
         if entry is not None and all(request.headers.get(h, "") == v
                                      for h, v in entry.vary.items()):
             state.cache_status = "HIT"
-            age = max(0, int(time.time() - entry.stored_at))
+            age = max(0, int(self.clock() - entry.stored_at))
             response = Response(entry.body, status=f"{entry.status} {entry.reason}".strip(),
                                 headers=entry.headers)
             # werkzeug sized the body; a stored HEAD answer keeps the upstream's length
@@ -175,7 +182,7 @@ class ResponseCache(Policy):
                 for h in header_tokens(response.headers.get("Vary")) if h.lower() != "origin"}
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _NOT_STORED]
         reason = response.status.partition(" ")[2]
-        template = Entry(response.status_code, reason, headers, b"", time.time(), ttl, vary)
+        template = Entry(response.status_code, reason, headers, b"", self.clock(), ttl, vary)
         body = response.response
         if isinstance(body, UpstreamBody):
             if request.method == "HEAD":
