@@ -75,16 +75,19 @@ class MemoryBreakerState:
 class RedisBreakerState:
     """Breaker state in Redis: the same breaker for every worker and gateway."""
 
-    def __init__(self, connection):
-        """:param connection: ``f() -> client`` (gateway/storage.py: redis_connection)."""
+    def __init__(self, connection, clock: Callable[[], float] = time.time):
+        """:param connection: ``f() -> client`` (gateway/storage.py: redis_connection).
+        :param clock: seconds now, when an open breaker's time ends (the half-open probe's
+            claim expires by Redis's own clock)."""
         self.connection = connection
+        self.clock = clock
 
     def check(self, key: str, reset_after: float) -> tuple[float, bool]:
         base = _base(key)
         open_until, failures = self.connection().mget(base + ":open", base + ":failures")
         if open_until is None:
             return 0.0, failures is not None
-        remaining = float(open_until) - time.time()
+        remaining = float(open_until) - self.clock()
         if remaining > 0:
             return remaining, True
         # half-open: one probe for everyone, elected by SET NX
@@ -110,7 +113,7 @@ class RedisBreakerState:
         pipe.delete(base + ":probe")
         count, _, was_open, _ = pipe.execute()
         if count >= threshold or was_open:
-            self.connection().set(base + ":open", repr(time.time() + reset_after), px=ttl_ms)
+            self.connection().set(base + ":open", repr(self.clock() + reset_after), px=ttl_ms)
             return not was_open
         return False
 
