@@ -86,6 +86,8 @@ class RequestState:
     cache_status: str | None = None
     cache_key: str | None = None
     cors_preflight: bool = False
+    #: the quota step counted the request (a request refused before it carries no RateLimit-*)
+    quota_checked: bool = False
     quota_storage_failed: bool = False
     #: each quota window hit: key -> (count, reset time), read by the RateLimit-* headers
     quota_windows: dict[str, tuple[int, float]] = field(default_factory=dict)
@@ -101,8 +103,8 @@ class RequestState:
     #: the request body as validation read it, for the proxy to send on (bytes, or
     #: what was read followed by the rest of the stream when it was too long to check)
     request_body: Any = None
-    #: Flask-Limiter's per-request bookkeeping (gateway/policies/quota.py)
-    limiter_context: Any = None
+    #: the quota window that refused the request (gateway/policies/quota.py)
+    quota_refused_by: Any = None
 
     def caller(self) -> str:
         """Who is calling, for whatever counts or keys by caller (quotas, the canary's

@@ -1,6 +1,6 @@
 """Shared state behind one URI: ``memory://`` for one process, ``redis://`` for many.
 
-Quotas go through Flask-Limiter's ``limits`` storage; the response cache and
+Quotas count in a ``limits`` storage (gateway/policies/quota.py); the response cache and
 the circuit breakers use that same storage's Redis client when there is one,
 so one URI and one connection pool serve all three. Any failure to reach the
 store surfaces as one of :data:`BACKEND_ERRORS`; ``on_storage_error`` decides

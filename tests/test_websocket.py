@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from tests.conftest import wait_for
 from tests.ws_upstream import WebSocketUpstream
 
 
@@ -356,18 +357,20 @@ def test_a_reload_closes_open_connections_with_1001_after_the_graceful_timeout(
         ws.send("before")
         assert ws.recv(timeout=5) == "before"
         gw.process.send_signal(signal.SIGHUP)
+        # the old worker serves until the new one is ready, then is told to stop
+        assert wait_for(lambda: gw.log().count("Worker ready") == 2, timeout=60)
         started = time.monotonic()
-        with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as fresh:  # the new worker
-            fresh.send("new")
-            assert fresh.recv(timeout=5) == "new"
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:  # the old connection keeps working until the graceful timeout
-                    ws.send("still here")
-                    assert ws.recv(timeout=5) == "still here"
-                    time.sleep(0.2)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-            assert 1.5 < time.monotonic() - started < 6
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:  # the old connection keeps working until the graceful timeout
+                ws.send("still here")
+                assert ws.recv(timeout=5) == "still here"
+                time.sleep(0.2)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert 1.5 < time.monotonic() - started < 6
     assert ws_upstream.wait_closed(1, timeout=3) and ws_upstream.closed[0] == 1001
+    with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as fresh:  # the new worker
+        fresh.send("new")
+        assert fresh.recv(timeout=5) == "new"
 
 
 def test_lambda_answers_handshakes_with_501(ws_upstream, tmp_path, monkeypatch):

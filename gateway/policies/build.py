@@ -27,8 +27,7 @@ from .canary import CanaryBranch
 from .cors import Cors
 from .iprules import IpRules
 from .pathcheck import PathCheck
-from .quota import GatewayLimiter, Quota
-from .quota import install_error_handler as install_quota_errors
+from .quota import Quota, Quotas
 from .validate import RequestValidation
 
 
@@ -45,7 +44,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             health: StorageHealth, tokens: Verifier | None = None,
             documents: dict[str, dict | None] | None = None,
             pending: dict[str, PendingDocument] | None = None) -> dict[str, Chain]:
-    """Build and register every route's chain; Flask-Limiter when a route has a quota.
+    """Build and register every route's chain.
 
     :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
     :param documents: the services' OpenAPI documents, for the ``validate`` steps.
@@ -53,10 +52,10 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     :returns: the chains by route name.
     """
     pending = pending or {}
-    limiter = None
+    quotas = None
     if any(config.has_quota(r.policies) for r in routes):
-        limiter = GatewayLimiter(config, storage,
-                                 on_storage_error=health.on_error("quota"))
+        quotas = Quotas(config, storage, on_storage_error=health.on_error("quota"),
+                        on_limited=metrics.rate_limited)
     connection = redis_connection(storage)
 
     operations = service_operations(config, documents or {})
@@ -76,10 +75,8 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             chain.append(BodyLimit(p.max_body_bytes))  # type: ignore[arg-type]
         if "authentication" in steps:
             chain.append(authentication(route.name, p, config, tokens))
-        if "quota" in steps and limiter is not None:
-            if p.rate_limit:
-                limiter.shared_limit(p.rate_limit, scope=f"route:{route.name}")(route.blueprint)
-            chain.append(Quota(limiter))
+        if "quota" in steps and quotas is not None:
+            chain.append(Quota(quotas, route.name, p.rate_limit))
         if "validate" in steps:  # with or without its document: never silently off
             chain.append(RequestValidation(
                 config.services[route.name], operations.get(route.name),
@@ -98,7 +95,4 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
         chains[route.name] = Chain(tuple(chain))
 
     install_chains(app, chains)
-    if limiter is not None:
-        limiter.init_app(app)
-        install_quota_errors(app, limiter, metrics.rate_limited)
     return chains

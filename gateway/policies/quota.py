@@ -1,19 +1,24 @@
-"""Quotas: Flask-Limiter on the ``limits`` storage named by ``storage``.
+"""Quotas: ``rate_limit`` counted with ``limits``, on the storage named by ``storage``.
 
 A route's ``rate_limit`` is shared by all of the route's paths and counted per
-consumer (per client address when the route has no API key); a consumer's own
+caller (the consumer, else the client address); a consumer's own
 ``rate_limit`` counts across every route on top of that. Over quota is 429
 ``rate_limited`` with ``Retry-After``; every response of a limited route
 carries ``RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds) for the
 window closest to running out.
 
+The counting is the ``limits`` library's, the one Flask-Limiter is built on,
+used through its public API: a rate limit string parsed once per route into
+``RateLimitItem``s, one strategy (fixed window, moving window, sliding window
+counter) on the gateway's one storage, and on Redis the fixed window's
+one-round-trip (:mod:`.onetrip`) or leasing (:mod:`.lease`) variants. The
+limits are known per route and consumer once the app is built: a request only
+hits them, shortest window first, and stops at the first that refuses it
+(as Flask-Limiter does).
+
 When the store cannot be reached, ``on_storage_error`` decides: ``allow``
 passes the request (logged and counted), ``deny`` answers 503. redis-py
 reconnects on the next call, so the gateway recovers by itself.
-
-Flask-Limiter stays the quota engine, but its own ``before_request`` hook is
-taken out: the check runs where the route's chain puts it (:class:`Quota`),
-after authentication and never for a request an earlier step refused.
 """
 
 from __future__ import annotations
@@ -21,17 +26,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from flask import Flask, Response
-from flask_limiter import Limiter
-from flask_limiter._extension import LimiterContext
-from flask_limiter.errors import RateLimitExceeded
+from flask import Response
+from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage
-from limits.strategies import STRATEGIES
+from limits.strategies import STRATEGIES, RateLimiter
 
 from .. import state as request_state
 from ..config import GatewayConfig
-from ..errors import GatewayError, error_response
+from ..errors import GatewayError
 from ..storage import BACKEND_ERRORS
 from . import Policy
 from .lease import LeasedFixedWindow
@@ -39,187 +44,126 @@ from .onetrip import OneTripFixedWindow
 
 log = logging.getLogger("gateway.quota")
 
-
-def _consumer() -> str | None:
-    return request_state.current().consumer
-
-
-def quota_key() -> str:
-    """Who a quota counts: the consumer when known, else the client address."""
-    return request_state.current().caller()
+#: The first part of every quota's storage key (as Flask-Limiter's ``key_prefix`` made it:
+#: the windows counted before keep counting).
+KEY_PREFIX = "gateway"
 
 
-class GatewayLimiter(Limiter):
-    """Flask-Limiter with the gateway's storage-failure policy."""
+def strategy_for(config: GatewayConfig, storage: Storage) -> RateLimiter:
+    """The ``limits`` strategy that counts every quota of the gateway."""
+    name = config.rate_limit_strategy
+    if name == "fixed-window" and isinstance(storage, RedisStorage):
+        return LeasedFixedWindow(storage) if config.quota.mode == "lease" \
+            else OneTripFixedWindow(storage)
+    return STRATEGIES[name](storage)
 
-    def __init__(self, config: GatewayConfig, storage: Storage, on_storage_error=None):
-        """:param storage: the gateway's one ``limits`` storage (gateway/storage.py), which
-            the cache and breakers share: Flask-Limiter counts in it instead of its own."""
-        consumer_limits = {name: c.rate_limit for name, c in config.consumers.items()
-                           if c.rate_limit}
-        # Flask-Limiter asks for the limit string before it applies exempt_when:
-        # answer something valid for requests without a limited consumer
-        placeholder = next(iter(consumer_limits.values()), "")
-        super().__init__(
-            quota_key,
-            strategy=config.rate_limit_strategy,
-            storage_uri="memory://",      # replaced by ``storage`` in init_app
-            key_prefix="gateway",
-            headers_enabled=False,        # RateLimit-* are written by Quota.after
-            swallow_errors=False,         # on_storage_error decides instead
-            application_limits=[lambda: consumer_limits.get(_consumer() or "", placeholder)]
-            if consumer_limits else None,
-            application_limits_exempt_when=lambda: _consumer() not in consumer_limits,
-        )
-        self.consumer_limits = consumer_limits
+
+@dataclass(frozen=True)
+class Limit:
+    """One window a request is counted in: the item, and the scope it counts under."""
+
+    item: RateLimitItem
+    scope: str
+
+
+class Quotas:
+    """The gateway's one strategy, its consumers' own limits, and what a store failure does."""
+
+    def __init__(self, config: GatewayConfig, storage: Storage,
+                 on_storage_error: Callable[[Exception], None] | None = None,
+                 on_limited: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.time):
+        """:param on_storage_error: ``f(exception)`` when the store cannot be reached.
+        :param on_limited: called for each request refused 429 (the metric).
+        :param clock: seconds now, for ``RateLimit-Reset`` and ``Retry-After``."""
+        self.strategy = strategy_for(config, storage)
+        self.consumers = {name: parsed(c.rate_limit, "global")
+                          for name, c in config.consumers.items() if c.rate_limit}
         self.deny_on_storage_error = config.on_storage_error == "deny"
-        self.lease = config.quota.mode == "lease"
-        self.shared_storage = storage
         self.on_storage_error = on_storage_error or (lambda exc: None)
+        self.on_limited = on_limited or (lambda: None)
+        self.clock = clock
 
-    def init_app(self, app: Flask) -> None:
-        super().init_app(app)
-        # the chain decides where the check runs (Quota.before), not hook order
-        app.before_request_funcs[None].remove(self._check_request_limit)
-        # Quota.after writes the headers, and the bookkeeping lives and dies with the
-        # request's state (``context`` below): Flask-Limiter's own after-request and
-        # teardown hooks would only cost time on every request
-        app.after_request_funcs[None] = [
-            f for f in app.after_request_funcs[None] if getattr(f, "args", ()) != (self,)]
-        app.teardown_request_funcs[None] = [
-            f for f in app.teardown_request_funcs[None] if getattr(f, "__self__", None) is not self]
-        self._resolve_once_per_route()
-        # one storage for quotas, cache and breakers (one connection pool, or one
-        # Cluster client); on Redis the fixed window gets the one-round-trip
-        # strategy (policies/onetrip.py) or leases (policies/lease.py); memory://
-        # counts exactly in one process either way
-        strategy = self._strategy or "fixed-window"
-        storage = self._storage = self.shared_storage
-        if strategy == "fixed-window" and isinstance(storage, RedisStorage):
-            self._limiter = LeasedFixedWindow(storage) if self.lease else \
-                OneTripFixedWindow(storage)
-        else:
-            self._limiter = STRATEGIES[strategy](storage)
-
-    @property
-    def context(self) -> LimiterContext:
-        """Flask-Limiter's bookkeeping for the request in hand, kept on the request's
-        state (Flask-Limiter's own lookup through the request context cost 2 % of a
-        worker in the full chain's profile)."""
-        state = request_state.current()
-        context = state.limiter_context
-        if context is None:
-            context = state.limiter_context = LimiterContext()
-        return context
-
-    def _resolve_once_per_route(self) -> None:
-        """Work out which limits apply to a route once, not on every request.
-
-        Flask-Limiter resolves them per request (blueprint limits, exemptions,
-        the consumer's limit string parsed again): a profile of the full chain
-        put that at 4 % of a worker's time. They depend only on the route and,
-        for a consumer with a ``rate_limit`` of its own, on the consumer, all
-        fixed once the app is built; what is decided per request (``exempt_when``,
-        the key) is still decided per request, when the limits are evaluated.
-        """
-        manager = self.limit_manager
-        resolve, exemption_scope = manager.resolve_limits, manager.exemption_scope
-        resolved: dict[tuple, tuple] = {}
-        scopes: dict[tuple, object] = {}
-
-        def resolve_once(app, endpoint=None, blueprint=None, callable_name=None,
-                         in_middleware=False, marked_for_limiting=False):
-            consumer = _consumer()
-            key = (endpoint, blueprint, callable_name, in_middleware, marked_for_limiting,
-                   consumer if consumer in self.consumer_limits else None)
-            limits = resolved.get(key)
-            if limits is None:
-                limits = resolved[key] = resolve(app, endpoint, blueprint, callable_name,
-                                                 in_middleware, marked_for_limiting)
-            return limits
-
-        def exemption_scope_once(app, endpoint, blueprint):
-            scope = scopes.get((endpoint, blueprint))
-            if scope is None:
-                scope = scopes[endpoint, blueprint] = exemption_scope(app, endpoint, blueprint)
-            return scope
-
-        manager.resolve_limits = resolve_once  # type: ignore[method-assign]
-        manager.exemption_scope = exemption_scope_once  # type: ignore[method-assign]
-
-    def check_request(self) -> None:
-        """Count the request against every limit that applies to it.
-
-        :raises RateLimitExceeded: over quota (answered 429 by the handler below).
-        :raises GatewayError: 503 when the store is down and ``on_storage_error: deny``.
-        """
-        try:
-            self._check_request_limit()
-        except RateLimitExceeded:
-            raise
-        except BACKEND_ERRORS as exc:
-            self.on_storage_error(exc)
-            request_state.current().quota_storage_failed = True
-            log.warning("quota storage unreachable (%s): request %s", exc,
-                        "refused" if self.deny_on_storage_error else "let through")
-            if self.deny_on_storage_error:
-                raise GatewayError(503, "storage_unavailable",
-                                   "the quota store cannot be reached; try again shortly",
-                                   {"Retry-After": "1"}) from None
+    def seconds_to_reset(self, limit: Limit, caller: str) -> int:
+        reset, _ = self.strategy.get_window_stats(limit.item, KEY_PREFIX, caller, limit.scope)
+        return max(0, math.ceil(reset - self.clock()))
 
 
-def seconds_until_reset(limit) -> int:
-    """Whole seconds until the limit's window resets (its window is (reset_time, remaining))."""
-    return max(0, math.ceil(limit.window[0] - time.time()))
+def parsed(rate_limit: str, scope: str) -> tuple[Limit, ...]:
+    """A rate limit string's windows, shortest first (the order they are hit in)."""
+    return tuple(sorted((Limit(item, scope) for item in parse_many(rate_limit)),
+                        key=lambda limit: limit.item.get_expiry()))
 
 
 class Quota(Policy):
-    """Counts the request; writes ``RateLimit-*`` for the tightest window on every
-    response of the route."""
+    """Counts the request in its route's and its consumer's windows; writes ``RateLimit-*``
+    for the tightest window on every response of the route."""
 
     step = "quota"
 
-    def __init__(self, limiter: GatewayLimiter):
-        self.limiter = limiter
+    def __init__(self, quotas: Quotas, route: str, rate_limit: str | None):
+        self.quotas = quotas
+        self.own = parsed(rate_limit, f"route:{route}") if rate_limit else ()
+
+    def limits_for(self, consumer: str | None) -> tuple[Limit, ...]:
+        extra = self.quotas.consumers.get(consumer) if consumer else None
+        if not extra:
+            return self.own
+        return tuple(sorted((*self.own, *extra), key=lambda limit: limit.item.get_expiry()))
 
     def before(self):
-        self.limiter.check_request()
+        state = request_state.current()
+        caller = state.caller()
+        limits = self.limits_for(state.consumer)
+        hit = self.quotas.strategy.hit
+        state.quota_checked = True
+        try:
+            for limit in limits:
+                if not hit(limit.item, KEY_PREFIX, caller, limit.scope):
+                    self.refuse(limit, caller)
+        except BACKEND_ERRORS as exc:
+            self.quotas.on_storage_error(exc)
+            state.quota_storage_failed = True
+            deny = self.quotas.deny_on_storage_error
+            log.warning("quota storage unreachable (%s): request %s", exc,
+                        "refused" if deny else "let through")
+            if deny:
+                raise GatewayError(503, "storage_unavailable",
+                                   "the quota store cannot be reached; try again shortly",
+                                   {"Retry-After": "1"}) from None
         return None
 
+    def refuse(self, limit: Limit, caller: str) -> None:
+        state = request_state.current()
+        state.quota_refused_by = limit
+        self.quotas.on_limited()
+        retry_after = max(1, self.quotas.seconds_to_reset(limit, caller))
+        raise GatewayError(429, "rate_limited",
+                           f"quota exceeded ({limit.item}); retry in {retry_after}s",
+                           {"Retry-After": str(retry_after)})
+
     def after(self, response: Response) -> Response:
-        if request_state.current().quota_storage_failed:
+        state = request_state.current()
+        if not state.quota_checked or state.quota_storage_failed:
             return response
+        limits = self.limits_for(state.consumer)
+        if not limits:
+            return response
+        caller = state.caller()
+        stats = self.quotas.strategy.get_window_stats
         try:
-            limits = self.limiter.current_limits
-            if not limits:
-                return response
-            if len(limits) == 1:  # the usual case: the route's own limit
-                tightest = limits[0]
+            refused = state.quota_refused_by
+            if refused is not None:  # the window that said no: nothing left in it
+                tightest, (reset, remaining) = refused, (
+                    stats(refused.item, KEY_PREFIX, caller, refused.scope)[0], 0)
             else:
-                breached = [lim for lim in limits if lim.breached]
-                tightest = breached[0] if breached else min(
-                    limits, key=lambda lim: (lim.remaining, lim.window[0]))
-            reset = seconds_until_reset(tightest)
-            response.headers["RateLimit-Limit"] = str(tightest.limit.amount)
-            response.headers["RateLimit-Remaining"] = str(max(0, tightest.remaining))
-            response.headers["RateLimit-Reset"] = str(reset)
+                windows = [(limit, stats(limit.item, KEY_PREFIX, caller, limit.scope))
+                           for limit in limits]
+                tightest, (reset, remaining) = min(
+                    windows, key=lambda w: (w[1][1], w[1][0]))
+            response.headers["RateLimit-Limit"] = str(tightest.item.amount)
+            response.headers["RateLimit-Remaining"] = str(max(0, remaining))
+            response.headers["RateLimit-Reset"] = str(max(0, math.ceil(reset - self.quotas.clock())))
         except BACKEND_ERRORS as exc:
             log.warning("quota storage unreachable while writing RateLimit headers: %s", exc)
         return response
-
-
-def install_error_handler(app: Flask, limiter: GatewayLimiter, on_limited) -> None:
-    """Answer RateLimitExceeded as JSON 429 `rate_limited` with Retry-After."""
-    @app.errorhandler(RateLimitExceeded)
-    def rate_limited(exc: RateLimitExceeded) -> Response:
-        on_limited()
-        retry_after = 1
-        current = limiter.current_limit
-        if current is not None:
-            try:
-                retry_after = max(1, seconds_until_reset(current))
-            except BACKEND_ERRORS:
-                pass
-        return error_response(429, "rate_limited",
-                              f"quota exceeded ({exc.description}); retry in {retry_after}s",
-                              {"Retry-After": str(retry_after)})

@@ -81,7 +81,7 @@ class ServiceProxy:
         self.transformer = Transformer(service.name, service.transform) if service.transform else None
         #: the most of a request body a body transform reads
         self.max_transform_bytes = service.max_body_bytes or DEFAULT_TRANSFORM_MAX_BYTES
-        # Flask and Flask-Limiter name views by these, as for a function
+        # Flask names views by these, as for a function
         self.__name__ = self.__qualname__ = f"proxy_{service.name}"
 
     def __call__(self, **_route_args) -> Response:

@@ -142,16 +142,16 @@ def post_fork(server, worker):
     own (after gevent's patching, well into the boot): a TERM then would go into the
     master's queue, in this process's copy, and be lost, and the master would wait its
     whole graceful timeout for a worker that never heard it. So from the first moment
-    a TERM ends the worker's run before it begins, and INT/QUIT end it at once.
+    a stop signal ends a worker that has not booted at once: it has nothing in flight
+    (the worker class does the same once gunicorn's handlers are in).
     """
     import signal
 
-    def stop_when_booted(signum, frame):
-        worker.alive = False
+    from gateway.serve.worker import stop_while_booting
 
-    signal.signal(signal.SIGTERM, stop_when_booted)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, lambda signum, frame: stop_while_booting(
+            worker, quietly=signum != signal.SIGTERM))
     os.environ["GATEWAY_CONFIG"] = server.gateway_config_copy
     from gateway.serve.reload import ready_file
 

@@ -15,6 +15,9 @@ wake for the same socket, and the first awake would otherwise take a whole
 burst (measured: 32 keep-alive connections opened at once all went to one of
 two workers in 3 runs of 5, which then served at half the machine's rate).
 
+**A stop while booting.** A worker told to stop before its app has loaded
+(a stop or reload right after a start) ends at once: it has nothing in flight.
+
 **A quiet stop.** Ctrl-C in a terminal sends SIGINT to the master and every
 worker. gunicorn's gevent worker raises ``SystemExit`` from a greenlet, and
 gevent prints it as a traceback from each worker. Here a worker's quick stop
@@ -74,6 +77,12 @@ class BurstAcceptingServer(StreamServer):
     pin its ``max_accept`` to 1."""
 
     _lag: LoopLag | None = None
+    #: this worker's servers, so that a stop can end their accepting at once
+    started: list[BurstAcceptingServer] = []
+
+    def start(self) -> None:
+        super().start()
+        BurstAcceptingServer.started.append(self)
 
     @property
     def max_accept(self) -> int:  # type: ignore[override]
@@ -86,6 +95,20 @@ class BurstAcceptingServer(StreamServer):
         pass  # gunicorn's `server.max_accept = 1` for several workers
 
 
+def stop_while_booting(worker, quietly: bool = False) -> None:
+    """End a worker told to stop before it has booted, at once: it has accepted nothing,
+    and loading the rest of the app only to exit (seconds on a busy machine) would keep
+    a stop or reload waiting. ``quietly``: a quick stop (Ctrl-C) says nothing."""
+    if not quietly:
+        worker.log.info("Worker stopped while booting (pid: %s)", os.getpid())
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
+
+
 class GatewayWorker(ggevent.GeventWorker):
     def run(self) -> None:
         # this worker's process only: gunicorn's run() builds its servers from
@@ -94,11 +117,19 @@ class GatewayWorker(ggevent.GeventWorker):
         super().run()
 
     def handle_exit(self, sig, frame) -> None:
-        # a graceful stop: /readyz says so to whoever still holds a connection
+        if not self.booted:  # still loading the app: nothing in flight, nothing to wait for
+            stop_while_booting(self)
+        # a graceful stop: /readyz says so to whoever still holds a connection, and no
+        # new connection is taken from now on (gunicorn's loop would notice within a
+        # second; a reload's new workers are ready and accepting by now)
         lifecycle.mark_draining()
+        for server in BurstAcceptingServer.started:
+            server.stop_accepting()
         super().handle_exit(sig, frame)
 
     def handle_quit(self, sig, frame) -> None:
+        if not self.booted:
+            stop_while_booting(self, quietly=True)
         # a quick stop (Ctrl-C, SIGQUIT): out of the signal handler, as
         # gunicorn does, but ending the process without a SystemExit traceback
         # (and before run() notices anything and logs "Worker exiting")
