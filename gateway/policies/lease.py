@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem
@@ -87,8 +88,8 @@ class Lease:
 class LeasedFixedWindow(OneTripFixedWindow):
     """limits' fixed window, counted in leases of hits (see the module docstring)."""
 
-    def __init__(self, storage: RedisStorage):
-        super().__init__(storage)
+    def __init__(self, storage: RedisStorage, clock: Callable[[], float] = time.time):
+        super().__init__(storage, clock)
         self._grant = Script(storage, GRANT)
         self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
@@ -96,7 +97,7 @@ class LeasedFixedWindow(OneTripFixedWindow):
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
         key = item.key_for(*identifiers)
-        now = time.time()
+        now = self.clock()
         with self._lock:
             lease = self._leases.get(key)
             if lease is not None and lease.resets <= now:
@@ -150,7 +151,7 @@ class LeasedFixedWindow(OneTripFixedWindow):
         if seen is None:
             with self._lock:
                 lease = self._leases.get(key)
-            if lease is None or lease.resets <= time.time():
+            if lease is None or lease.resets <= self.clock():
                 return super().get_window_stats(item, *identifiers)
             self._remember(key, item, lease)
             seen = request_state.current().quota_windows[key]

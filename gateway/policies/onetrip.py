@@ -12,6 +12,7 @@ workers and hosts, and a gateway mixing versions counts the same windows.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItem
 from limits.storage import RedisStorage
@@ -38,8 +39,10 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
 
     storage: RedisStorage
 
-    def __init__(self, storage: RedisStorage):
+    def __init__(self, storage: RedisStorage, clock: Callable[[], float] = time.time):
+        """:param clock: seconds now, when a window resets (tests move it by hand)."""
         super().__init__(storage)
+        self.clock = clock
         self._incr_and_pttl = Script(storage, INCR_AND_PTTL)
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
@@ -47,7 +50,7 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
         count, pttl = self._incr_and_pttl([self.storage.prefixed_key(key)],
                                           [item.get_expiry(), cost])
         ttl = pttl / 1000.0 if pttl >= 0 else float(item.get_expiry())
-        request_state.current().quota_windows[key] = (int(count), time.time() + ttl)
+        request_state.current().quota_windows[key] = (int(count), self.clock() + ttl)
         return int(count) <= item.amount
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
