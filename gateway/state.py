@@ -100,8 +100,7 @@ class RequestState:
     branch: str | None = None
     #: the OpenAPI operation the request was validated against (gateway/policies/validate.py)
     operation: Any = None
-    #: the request body as validation read it, for the proxy to send on (bytes, or
-    #: what was read followed by the rest of the stream when it was too long to check)
+    #: the request's body, read at most once (gateway/routing/requestbody.py)
     request_body: Any = None
     #: the quota window that refused the request (gateway/policies/quota.py)
     quota_refused_by: Any = None

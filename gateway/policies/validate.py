@@ -24,7 +24,6 @@ are counted (``mode="response"``) and logged.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
@@ -37,6 +36,7 @@ from ..config import ServiceConfig
 from ..errors import GatewayError
 from ..openapi.pending import PendingDocument
 from ..routing.paths import prefix_segments, service_path
+from ..routing.requestbody import TooLarge, body_of, buffer_limit
 from ..routing.websocket import is_handshake
 from ..transport import BodyCopy, UpstreamBody
 from ..validation import (
@@ -54,8 +54,6 @@ from . import Policy
 
 log = logging.getLogger("gateway.validation")
 
-#: a body larger than this (or than the service's max_body_bytes) is not read to be checked
-MAX_BODY_BYTES = 1024 * 1024
 #: answers larger than this are not checked
 MAX_ANSWER_BYTES = 1024 * 1024
 #: seconds between two log lines about one operation's problems
@@ -88,7 +86,7 @@ class RequestValidation(Policy):
         self.status = config.status
         self.refuse_unknown = config.unknown_operations == "refuse"
         self.max_errors = config.max_errors
-        self.max_body = min(service.max_body_bytes or MAX_BODY_BYTES, MAX_BODY_BYTES)
+        self.max_body = buffer_limit(service.max_body_bytes)
         self.strip = prefix_segments(service.prefix, service.strip_prefix)
         # the document describes what the service gets: a reshaped body is not the client's
         transform = service.transform
@@ -173,38 +171,20 @@ class RequestValidation(Policy):
                            f"document describes no operation at {request.path}")
 
     def read_body(self, operation: Operation) -> bytes | None:
-        """The body, read once (the proxy sends these bytes on); None when there is none.
-        Too large to check: refused (enforce), or passed on unchecked (report)."""
-        length = request.content_length
-        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-        if not length and not chunked:
+        """The body, read once (the proxy sends these same bytes on); None when there is
+        none. Too large to check: refused (enforce), or passed on unchecked (report)."""
+        try:
+            return body_of().whole(self.max_body)
+        except TooLarge:
+            self.too_large(operation)
             return None
-        if length and length > self.max_body:
-            self.too_large(operation, None)
-            return None
-        taken, size = [], 0
-        stream = request.stream
-        while size <= self.max_body:
-            chunk = stream.read(min(64 * 1024, self.max_body + 1 - size))
-            if not chunk:
-                break
-            taken.append(chunk)
-            size += len(chunk)
-        data = b"".join(taken)
-        if size > self.max_body:
-            self.too_large(operation, data)
-            return None
-        request_state.current().request_body = data
-        return data
 
-    def too_large(self, operation: Operation, read: bytes | None) -> None:
+    def too_large(self, operation: Operation) -> None:
         if self.mode == "enforce":
             raise GatewayError(413, "body_too_large", f"validation reads bodies of at most "
                                f"{self.max_body} bytes; send less, or set validate.requests: "
                                "report for this service")
-        if read is not None:  # what was read, then the rest, goes upstream unchecked
-            request_state.current().request_body = itertools.chain(
-                [read], iter(lambda: request.stream.read(64 * 1024), b""))
+        # what was read, then the rest, goes upstream unchecked (routing/requestbody.py)
         log.info("%s %s: body too large to validate, passed unchecked", self.service,
                  operation.name)
 

@@ -14,7 +14,6 @@ and thrown away. ``gateway_mirror_requests_total{service,result}`` counts
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 import threading
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterator
 
 from ..config import ServiceConfig
 from ..transport import Reach, Upstream, UpstreamError
+from .requestbody import RequestBody, TooLarge
 
 log = logging.getLogger("gateway.mirror")
 
@@ -49,28 +49,21 @@ class Mirror:
     def sampled(self) -> bool:
         return self.config.percent >= 100 or random.random() * 100 < self.config.percent
 
-    def capture(self, body: Iterator[bytes] | bytes | None, chunked: bool,
-                length: int | None) -> tuple[Iterator[bytes] | bytes | None, bool, bytes | None]:
-        """Read a body the mirror may copy, as far as ``max_body_bytes`` allows.
+    def read_for_copy(self, body: RequestBody, limit: int) -> None:
+        """Read the request body now, up to the mirror's ``max_body_bytes`` and the route's
+        cap, so that the primary is sent it whole when a copy can be made (a larger one
+        goes on as it comes: what was read, then the rest)."""
+        try:
+            body.whole(min(self.config.max_body_bytes, limit))
+        except TooLarge:
+            pass
 
-        :param length: the body's Content-Length, if it has one.
-        :returns: the body for the primary (the same bytes, or a stream), whether it is
-            chunked, and the copy's body (None: too large to mirror).
-        """
-        cap = self.config.max_body_bytes
-        if body is None or isinstance(body, bytes):
-            return body, chunked, body if body is None or len(body) <= cap else None
-        if length is not None and length > cap:
-            return body, chunked, None
-        taken: list[bytes] = []
-        size = 0
-        for chunk in body:
-            taken.append(chunk)
-            size += len(chunk)
-            if size > cap:  # a chunked body over the cap: the primary gets all of it
-                return itertools.chain(taken, body), chunked, None
-        data = b"".join(taken)
-        return data, False, data
+    def copy_of(self, body: Iterator[bytes] | bytes | None) -> bytes | None:
+        """The copy's body: the bytes the primary was sent, when they are at most
+        ``max_body_bytes`` (None: no body, or too large to mirror)."""
+        if isinstance(body, bytes) and len(body) <= self.config.max_body_bytes:
+            return body
+        return None
 
     def send(self, method: str, target: str, headers: dict[str, str],
              body: bytes | None) -> None:

@@ -19,12 +19,12 @@ from werkzeug.exceptions import MethodNotAllowed
 from .. import state as request_state
 from ..compose.transform import Transformer
 from ..config import ServiceConfig
-from ..config.transforms import DEFAULT_TRANSFORM_MAX_BYTES
 from ..errors import GatewayError
-from ..transport import NOT_SENT, READ_CHUNK, Answer, Upstream, UpstreamBody, is_stream
+from ..transport import NOT_SENT, Answer, Upstream, UpstreamBody, is_stream
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .mirror import Mirror
 from .paths import prefix_segments, raw_target, strip_segments
+from .requestbody import RequestBody, TooLarge, body_of, buffer_limit
 from .websocket import WebSocketRelay, is_handshake
 
 log = logging.getLogger("gateway.transform")
@@ -76,11 +76,9 @@ class ServiceProxy:
             drop.add(service.canary.header.lower())  # it chose a branch; the upstream never sees it
         self.drop_request = frozenset(drop)
         self.methods = frozenset(service.methods)
-        #: the validate step may have read the body already (gateway/policies/validate.py)
-        self.body_read_early = service.validate_ is not None
         self.transformer = Transformer(service.name, service.transform) if service.transform else None
-        #: the most of a request body a body transform reads
-        self.max_transform_bytes = service.max_body_bytes or DEFAULT_TRANSFORM_MAX_BYTES
+        #: the most of a request body read into memory (a transform, the mirror's copy)
+        self.max_buffer = buffer_limit(service.max_body_bytes)
         # Flask names views by these, as for a function
         self.__name__ = self.__qualname__ = f"proxy_{service.name}"
 
@@ -96,21 +94,21 @@ class ServiceProxy:
         headers = self.outgoing_headers(environ)
         if is_handshake(environ):
             return self.open_websocket(environ, path, query, target, headers)
-        body: Iterator[bytes] | bytes | None
-        body, chunked = self.request_body(environ)
+        request_body = body_of()
         transformer = self.transformer
+        if transformer is not None and transformer.request.body is not None:
+            self.whole_body(request_body)  # a reshaped body is read whole, once
+        mirror = self.mirror if self.mirror is not None and self.mirror.sampled() else None
+        if mirror is not None:
+            mirror.read_for_copy(request_body, self.max_buffer)
+        body: Iterator[bytes] | bytes | None
+        body, chunked = request_body.for_upstream()
         if transformer is not None:
-            if transformer.request.body is not None and body is not None:
-                body, chunked = self.whole_body(body), False
             headers, query, body = transformer.outgoing(headers, query, body)
         if query or target.endswith("?"):
             path = f"{path}?{query}"
-        mirror = self.mirror if self.mirror is not None and self.mirror.sampled() else None
-        copy_body: bytes | None = None
-        if mirror is not None:
-            length = environ.get("CONTENT_LENGTH")
-            body, chunked, copy_body = mirror.capture(body, chunked,
-                                                      int(length) if length else None)
+        # the copy is what the primary is sent: after the transform
+        copy_body = mirror.copy_of(body) if mirror is not None else None
         try:
             # the request id and consumer are added by the transport, as for every call
             answer = self.branch_upstream().send(
@@ -118,7 +116,7 @@ class ServiceProxy:
                 can_retry=body is None or isinstance(body, bytes))
         finally:
             if mirror is not None:  # the request has been read: the copy goes now
-                if body is not None and copy_body is None:
+                if request_body.present and copy_body is None:
                     mirror.count("too_large")
                 else:
                     mirror.send(environ["REQUEST_METHOD"], path, headers, copy_body)
@@ -161,13 +159,13 @@ class ServiceProxy:
             path = f"{path}?{query}"
         return self.websocket.open(environ, path, headers, self.branch_upstream())
 
-    def whole_body(self, body: Iterator[bytes] | bytes) -> bytes:
-        """A body a transform reshapes, read whole (BodyLimit or werkzeug bounds the stream)."""
-        data = body if isinstance(body, bytes) else b"".join(body)
-        if len(data) > self.max_transform_bytes:
+    def whole_body(self, body: RequestBody) -> None:
+        """Read a body a transform reshapes whole (413 when it is over the route's cap)."""
+        try:
+            body.whole(self.max_buffer)
+        except TooLarge:
             raise GatewayError(413, "body_too_large", f"this route reshapes request bodies of "
-                               f"at most {self.max_transform_bytes} bytes")
-        return data
+                               f"at most {self.max_buffer} bytes") from None
 
     def reshape_answer(self, transformer: Transformer,
                        answer: Answer) -> tuple[bytes | None, bytes]:
@@ -229,18 +227,6 @@ class ServiceProxy:
             forwarded["X-Forwarded-Prefix"] = prefix
         return forwarded
 
-    def request_body(self, environ: dict) -> tuple[Iterator[bytes] | bytes | None, bool]:
-        """The request body as a stream of chunks, and whether it is chunked."""
-        if self.body_read_early:
-            read = request_state.current().request_body
-            if read is not None:
-                return read, not isinstance(read, bytes)
-        if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
-            return _read_exactly(request.stream, int(environ["CONTENT_LENGTH"])), False
-        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return _read_stream(request.stream), True
-        return None, False
-
 
 @functools.lru_cache(maxsize=512)
 def _header_name(environ_key: str) -> tuple[str, str]:
@@ -266,30 +252,3 @@ def _checked_length(answer: Answer, headers: list[tuple[str, str]]) -> list[tupl
             raise GatewayError(502, "bad_gateway", "the upstream service answered with an "
                                f"invalid Content-Length ({length[:40]!r})")
     return headers
-
-
-def _read_exactly(stream, length: int) -> Iterator[bytes]:
-    """Read a body of ``length`` bytes in fixed chunks.
-
-    A client that goes away mid-upload ends the stream early (gunicorn gives
-    a short read, not an error): raising here, inside urllib3's send, closes
-    the upstream connection at once, instead of leaving the upstream waiting
-    for bytes that will never come until its read timeout.
-    """
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(READ_CHUNK, remaining))
-        if not chunk:
-            raise GatewayError(400, "incomplete_body", f"the client sent {length - remaining} of "
-                               f"the {length} bytes its Content-Length announced, then stopped")
-        remaining -= len(chunk)
-        yield chunk
-
-
-def _read_stream(stream) -> Iterator[bytes]:
-    """Read the client's body in fixed chunks: never the whole body at once."""
-    while True:
-        chunk = stream.read(READ_CHUNK)
-        if not chunk:
-            return
-        yield chunk
