@@ -2,16 +2,18 @@
 
 :class:`ServiceProxy` is the view function of a service blueprint. Everything
 that does not depend on the request (prefix length, header drop-lists, the
-upstream and its pools) is settled in ``__init__``, at start-up; the per-call
-path copies headers, streams the body up, and hands the upstream body to the
-WSGI server as it arrives.
+upstream and its pools, the steps around the upstream call) is settled in
+``__init__``, at start-up. Per request the view makes the :class:`~.call.Call`
+(raw target, end-to-end headers and the ones a proxy adds, the one request
+body), hands it to the call's steps (gateway/routing/call.py: canary branch,
+request transform, mirror copy, then the upstream), and turns the answer into
+the response, its body handed to the WSGI server as it arrives.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
 
 from flask import Response, request
 from werkzeug.exceptions import MethodNotAllowed
@@ -21,10 +23,11 @@ from ..compose.transform import Transformer
 from ..config import ServiceConfig
 from ..errors import GatewayError
 from ..transport import NOT_SENT, Answer, Upstream, UpstreamBody, is_stream
+from .call import Call, build_send
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
 from .mirror import Mirror
 from .paths import prefix_segments, raw_target, strip_segments
-from .requestbody import RequestBody, TooLarge, body_of, buffer_limit
+from .requestbody import body_of, buffer_limit
 from .websocket import WebSocketRelay, is_handshake
 
 log = logging.getLogger("gateway.transform")
@@ -77,60 +80,41 @@ class ServiceProxy:
         self.drop_request = frozenset(drop)
         self.methods = frozenset(service.methods)
         self.transformer = Transformer(service.name, service.transform) if service.transform else None
-        #: the most of a request body read into memory (a transform, the mirror's copy)
-        self.max_buffer = buffer_limit(service.max_body_bytes)
+        #: the upstream call with the steps the service switches on, built once
+        #: (gateway/routing/call.py): canary branch, request transform, mirror copy
+        self.send = build_send(canary, self.transformer, mirror,
+                               buffer_limit(service.max_body_bytes))
         # Flask names views by these, as for a function
         self.__name__ = self.__qualname__ = f"proxy_{service.name}"
 
     def __call__(self, **_route_args) -> Response:
         environ = request.environ
-        if environ["REQUEST_METHOD"] not in self.methods:
+        method = environ["REQUEST_METHOD"]
+        if method not in self.methods:
             # only OPTIONS gets here: routed for CORS preflights, not allowed otherwise
             raise MethodNotAllowed(valid_methods=sorted(self.methods))
         # the chain's path check refused any path that could climb out of the prefix
         target = raw_target(environ)
         path, _, query = target.partition("?")
-        path = strip_segments(path, self.prefix_segments)
-        headers = self.outgoing_headers(environ)
+        call = Call(method, strip_segments(path, self.prefix_segments), query,
+                    self.outgoing_headers(environ), body_of(), self.upstream,
+                    bare_question_mark=target.endswith("?"))
         if is_handshake(environ):
-            return self.open_websocket(environ, path, query, target, headers)
-        request_body = body_of()
-        transformer = self.transformer
-        if transformer is not None and transformer.request.body is not None:
-            self.whole_body(request_body)  # a reshaped body is read whole, once
-        mirror = self.mirror if self.mirror is not None and self.mirror.sampled() else None
-        if mirror is not None:
-            mirror.read_for_copy(request_body, self.max_buffer)
-        body: Iterator[bytes] | bytes | None
-        body, chunked = request_body.for_upstream()
-        if transformer is not None:
-            headers, query, body = transformer.outgoing(headers, query, body)
-        if query or target.endswith("?"):
-            path = f"{path}?{query}"
-        # the copy is what the primary is sent: after the transform
-        copy_body = mirror.copy_of(body) if mirror is not None else None
-        try:
-            # the request id and consumer are added by the transport, as for every call
-            answer = self.branch_upstream().send(
-                environ["REQUEST_METHOD"], path, headers, body, chunked,
-                can_retry=body is None or isinstance(body, bytes))
-        finally:
-            if mirror is not None:  # the request has been read: the copy goes now
-                if request_body.present and copy_body is None:
-                    mirror.count("too_large")
-                else:
-                    mirror.send(environ["REQUEST_METHOD"], path, headers, copy_body)
+            return self.open_websocket(environ, call)
+        return self.respond(self.send(call), method)
 
+    def respond(self, answer: Answer, method: str) -> Response:
+        """The upstream's answer as the client gets it: end-to-end headers, a length it can
+        trust, reshaped by the transform when it asks, streamed as it arrives."""
         response_headers = _checked_length(answer, end_to_end(
             answer.headers.items(), DROP_FROM_RESPONSE, answer.headers.get("connection")))
-        status = answer.status
-        reason = answer.reason
-        status_line = f"{status} {reason}" if reason else status
+        status_line = f"{answer.status} {answer.reason}" if answer.reason else answer.status
         first = b""
+        transformer = self.transformer
         if transformer is not None:
             response_headers = transformer.response_headers(response_headers)
-            if (transformer.reshapes_answers and environ["REQUEST_METHOD"] != "HEAD"
-                    and transformer.wants_answer(status, answer.headers)):
+            if (transformer.reshapes_answers and method != "HEAD"
+                    and transformer.wants_answer(answer.status, answer.headers)):
                 reshaped, first = self.reshape_answer(transformer, answer)
                 if reshaped is not None:  # else: too large, streamed on after ``first``
                     return Response(reshaped, status=status_line, headers=[
@@ -142,30 +126,16 @@ class ServiceProxy:
         return ProxyResponse(UpstreamBody(answer, first), status=status_line,
                              headers=response_headers, direct_passthrough=True)
 
-    def branch_upstream(self) -> Upstream:
-        """The canary's targets when the chain chose that branch; the service's otherwise."""
-        if self.canary is not None and request_state.current().branch == "canary":
-            return self.canary
-        return self.upstream
-
-    def open_websocket(self, environ: dict, path: str, query: str, target: str,
-                       headers: dict[str, str]) -> Response:
+    def open_websocket(self, environ: dict, call: Call) -> Response:
         """A WebSocket handshake: the same headers and rules as any request, then the
         connection carried to its end (gateway/routing/websocket.py)."""
-        query = self.websocket.query_for_upstream(query)
+        call.query = self.websocket.query_for_upstream(call.query)
         if self.transformer is not None:
-            headers, query, _ = self.transformer.outgoing(headers, query, None)
-        if query or target.endswith("?"):
-            path = f"{path}?{query}"
-        return self.websocket.open(environ, path, headers, self.branch_upstream())
-
-    def whole_body(self, body: RequestBody) -> None:
-        """Read a body a transform reshapes whole (413 when it is over the route's cap)."""
-        try:
-            body.whole(self.max_buffer)
-        except TooLarge:
-            raise GatewayError(413, "body_too_large", f"this route reshapes request bodies of "
-                               f"at most {self.max_buffer} bytes") from None
+            call.headers, call.query, _ = self.transformer.outgoing(call.headers, call.query,
+                                                                    None)
+        upstream = self.canary if self.canary is not None and \
+            request_state.current().branch == "canary" else self.upstream
+        return self.websocket.open(environ, call.target, call.headers, upstream)
 
     def reshape_answer(self, transformer: Transformer,
                        answer: Answer) -> tuple[bytes | None, bytes]:
