@@ -221,7 +221,7 @@ def test_slow_uploads_do_not_hold_others_up(site, reliability):
         for _ in range(20):
             started = time.monotonic()
             still_serving(gateway)
-            assert time.monotonic() - started < 2
+            assert time.monotonic() - started < 8  # (a blocked worker would take 10+: timeout)
     finally:
         stop.set()
         for sock in slow:

@@ -40,7 +40,11 @@ def demo(tmp_path):
     finally:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"the demo did not stop in 60 s:\n{out.read_text()}") \
+                    from None
             # stopping the demo stops its gunicorn too: nothing listens any more
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()

@@ -154,9 +154,9 @@ def test_each_side_leaving_closes_the_other(gunicorn_gateway, ws_upstream):
     # the client drops its TCP connection without a Close: the upstream sees it end
     with connect(ws_url(gw, "/chat/quiet"), open_timeout=5) as ws:
         ws.socket.shutdown(socket.SHUT_RDWR)
-        started = time.monotonic()
-        assert ws_upstream.wait_closed(2, timeout=2), "the upstream never saw the client leave"
-        assert time.monotonic() - started < 2
+        # (bounds that hold on a machine several times slower: the failure they catch is
+        # "never", or the 300 s idle timeout)
+        assert ws_upstream.wait_closed(2, timeout=10), "the upstream never saw the client leave"
 
 
 def test_an_idle_connection_gets_1001_both_ways(gunicorn_gateway, ws_upstream):
@@ -164,8 +164,8 @@ def test_an_idle_connection_gets_1001_both_ways(gunicorn_gateway, ws_upstream):
     with connect(ws_url(gw, "/chat/quiet"), open_timeout=5) as ws:
         started = time.monotonic()
         with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=5)
-        assert 0.9 < time.monotonic() - started < 3
+            ws.recv(timeout=15)
+        assert 0.9 < time.monotonic() - started < 15  # its idle timeout, not the recv's
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert ws_upstream.wait_closed(1, timeout=3)
     assert ws_upstream.closed[-1] == 1001
@@ -306,10 +306,10 @@ def test_max_lifetime_ends_a_busy_connection_with_1001(make_gateway, ws_upstream
     with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as ws:
         started = time.monotonic()
         with pytest.raises(ConnectionClosed) as closed:
-            while time.monotonic() - started < 5:  # never idle: only its age ends it
+            while time.monotonic() - started < 15:  # never idle: only its age ends it
                 ws.send("ping")
-                ws.recv(timeout=5)
-        assert 0.9 < time.monotonic() - started < 3
+                ws.recv(timeout=15)
+        assert 0.9 < time.monotonic() - started < 15
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
 
 
@@ -366,7 +366,7 @@ def test_a_reload_closes_open_connections_with_1001_after_the_graceful_timeout(
                 assert ws.recv(timeout=5) == "still here"
                 time.sleep(0.2)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-        assert 1.5 < time.monotonic() - started < 6
+        assert 1.5 < time.monotonic() - started < 15  # the graceful timeout, 2 s, ended it
     assert ws_upstream.wait_closed(1, timeout=3) and ws_upstream.closed[0] == 1001
     with connect(ws_url(gw, "/chat/echo"), open_timeout=5) as fresh:  # the new worker
         fresh.send("new")
