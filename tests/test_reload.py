@@ -140,3 +140,40 @@ def test_old_workers_serve_until_the_new_ones_are_ready(tmp_path, upstream):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def checker_pids(master: int) -> list[int]:
+    """The master's checker processes (gateway/serve/checker.py)."""
+    from pathlib import Path
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int((proc / "stat").read_text().split(") ")[1].split()[1]) \
+                    == master and b"gateway.serve.checker" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.fault
+def test_reloads_are_checked_by_the_masters_checker_and_without_it_all_the_same(
+        gunicorn_gateway, upstream, upstream2, tmp_path):
+    """The master asks one long-lived checker (the gateway imported once, a fork per
+    check) instead of starting `gateway check` each time; a dead checker is replaced
+    by a plain child, and a reload is checked as strictly either way."""
+    import os
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url}}}))
+    gw = gunicorn_gateway(str(path), workers=1)
+    (checker,) = checker_pids(gw.process.pid)
+    path.write_text("services:\n  users:\n    upstream: htp://127.0.0.1:1\n")
+    gw.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload refused" in gw.log()), gw.log()
+    assert "is not an http(s) URL" in gw.log() and checker_pids(gw.process.pid) == [checker]
+    os.kill(checker, signal.SIGKILL)
+    path.write_text(yaml.safe_dump({"services": {"users": {"upstream": upstream.url},
+                                                 "orders": {"upstream": upstream2.url}}}))
+    gw.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload accepted" in gw.log()), gw.log()
+    assert wait_for(lambda: requests.get(f"{gw.url}/orders/1", timeout=10).status_code == 200)
