@@ -350,6 +350,20 @@ def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
     return gateway
 
 
+def slow_boot_settings(directory: Path, seconds: float = 3) -> Path:
+    """gunicorn settings: the gateway's, with every worker's boot slowed by ``seconds``
+    right after the fork (a busy machine, made certain)."""
+    settings = directory / "slow_boot.conf.py"
+    settings.write_text(
+        "import time\n"
+        "from gateway.serve.gunicorn_conf import *  # noqa: F403\n"
+        "from gateway.serve import gunicorn_conf as _gateway\n\n"
+        "def post_fork(server, worker):\n"
+        "    _gateway.post_fork(server, worker)\n"
+        f"    time.sleep({seconds})\n")
+    return settings
+
+
 @pytest.fixture
 def gunicorn_gateway(tmp_path):
     """``start(config, workers=2, connections=None, env=None, serve=False)``: the gateway

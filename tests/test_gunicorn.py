@@ -261,16 +261,9 @@ def test_a_worker_told_to_stop_while_it_boots_stops_without_the_graceful_timeout
 
     import yaml
 
-    from tests.conftest import free_port
+    from tests.conftest import free_port, slow_boot_settings
 
-    settings = tmp_path / "slow_boot.conf.py"
-    settings.write_text(
-        "import time\n"
-        "from gateway.serve.gunicorn_conf import *  # noqa: F403\n"
-        "from gateway.serve import gunicorn_conf as _gateway\n\n"
-        "def post_fork(server, worker):\n"
-        "    _gateway.post_fork(server, worker)\n"
-        "    time.sleep(3)\n")
+    settings = slow_boot_settings(tmp_path)
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump({"services": {"users": upstream.url}}))
     log_path = tmp_path / "gunicorn.log"

@@ -94,16 +94,9 @@ def test_old_workers_serve_until_the_new_ones_are_ready(tmp_path, upstream):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT, free_port, wait_for_port
+    from tests.conftest import ROOT, free_port, slow_boot_settings, wait_for_port
 
-    settings = tmp_path / "slow_boot.conf.py"
-    settings.write_text(
-        "import time\n"
-        "from gateway.serve.gunicorn_conf import *  # noqa: F403\n"
-        "from gateway.serve import gunicorn_conf as _gateway\n\n"
-        "def post_fork(server, worker):\n"
-        "    _gateway.post_fork(server, worker)\n"
-        "    time.sleep(3)\n")
+    settings = slow_boot_settings(tmp_path)
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump({"services": {"users": upstream.url}}))
     port = free_port()

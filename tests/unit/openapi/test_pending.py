@@ -5,20 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gateway.openapi.pending import MAX_DELAY, Backoff
+from tests.unit import Clock
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_tries_again_after_1_s_then_doubles_up_to_30_s():
-    clock = Clock()
+    clock = Clock(100.0)
     backoff = Backoff(clock)
     assert backoff.seconds_left() == 1.0 and backoff.retry_after() == 1
     delays = []
@@ -30,7 +23,7 @@ def test_tries_again_after_1_s_then_doubles_up_to_30_s():
 
 
 def test_retry_after_is_whole_seconds_and_at_least_one():
-    clock = Clock()
+    clock = Clock(100.0)
     backoff = Backoff(clock)
     backoff.failed()  # due in 2 s
     clock.now += 0.5

@@ -8,21 +8,14 @@ from flask import Flask, Response, g
 from gateway.config import CacheConfig
 from gateway.policies.cache import MemoryStore, ResponseCache
 from gateway.state import RequestState
+from tests.unit import Clock
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 @pytest.fixture

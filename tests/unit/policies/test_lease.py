@@ -17,17 +17,10 @@ from limits.storage import MemoryStorage
 
 from gateway.policies.lease import LEASE_FRACTION, LeasedFixedWindow
 from gateway.state import RequestState
+from tests.unit import Clock
 
 pytestmark = pytest.mark.unit
 APP = Flask(__name__)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class RedisModel:

@@ -16,14 +16,6 @@ pytestmark = pytest.mark.unit
 APP = Flask(__name__)
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_000.0
-
-    def __call__(self):
-        return self.now
-
-
 def quota(rate_limit: str, consumers: dict | None = None) -> Quota:
     config = parse_config({"consumers": consumers or {}, "services": {
         "u": {"upstream": "http://127.0.0.1:9", "rate_limit": rate_limit}}})

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from gateway.serve.worker import ACCEPT_BATCH, LoopLag
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit import Clock
 
 
 class Timer:
@@ -27,7 +20,7 @@ class Loop:
 
 
 def test_a_quick_loop_accepts_one_per_pass_and_a_slow_one_a_batch():
-    clock, loop = Clock(), Loop()
+    clock, loop = Clock(100.0), Loop()
     lag = LoopLag(loop, clock)
     assert loop.made.ref is False and loop.made.callback == lag.tick
     assert lag.accept_batch == 1                 # idle: the other workers share a burst

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from gateway.config import BreakerConfig
 from gateway.transport.breaker import CircuitBreaker, MemoryBreakerState
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit import Clock
 
 
 def breaker(clock: Clock, failures: int = 3, reset_after: float = 30.0, changes=None):
