@@ -343,7 +343,7 @@ def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
                                    start_new_session=True)  # its own group: stop_group ends it
     gateway = GunicornGateway(f"http://127.0.0.1:{port}", port, process, log_path)
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, timeout=60)  # a start on a machine several times slower
     except RuntimeError as exc:
         gateway.stop()
         raise RuntimeError(f"{exc}\n{gateway.log()}") from None

@@ -244,9 +244,11 @@ def _checked_by_checker(server, argv: list[str], env: dict):
     checker = getattr(server, "gateway_checker", None)
     try:
         if checker is None or checker.poll() is not None:
+            # no metrics of its own in the workers' directory: it only checks files
+            quiet = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
             checker = server.gateway_checker = subprocess.Popen(
                 [sys.executable, "-m", "gateway.serve.checker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=quiet)
             master = os.getpid()
 
             def stop_checker() -> None:
@@ -257,7 +259,8 @@ def _checked_by_checker(server, argv: list[str], env: dict):
             if not _line_within(checker, 120) == "ready":
                 raise OSError("the checker did not start")
         assert checker.stdin is not None
-        checker.stdin.write(json.dumps({"argv": argv, "env": env}) + "\n")
+        checker.stdin.write(json.dumps({"argv": argv, "env": {
+            k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}}) + "\n")
         checker.stdin.flush()
         answer = json.loads(_line_within(checker, 120))
     except (OSError, ValueError, TypeError):
