@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from jwt import PyJWK, PyJWKError
 
@@ -35,7 +36,10 @@ class KeysUnavailable(Exception):
 
 
 class IssuerKeys:
-    def __init__(self, name: str, config: IssuerConfig, fetcher: Fetcher):
+    def __init__(self, name: str, config: IssuerConfig, fetcher: Fetcher,
+                 clock: Callable[[], float] = time.monotonic):
+        """:param clock: seconds now (tests move it by hand)."""
+        self.clock = clock
         self.name = name
         self.config = config
         self.fetcher = fetcher
@@ -49,7 +53,7 @@ class IssuerKeys:
 
     def key(self, kid: str | None) -> PyJWK | None:
         """The key for ``kid`` (None: the token names no key, and the set has one)."""
-        now = time.monotonic()
+        now = self.clock()
         fresh = self.fetched_at is not None and now - self.fetched_at < self.config.cache_duration
         if kid in self.keys and fresh:
             return self.keys[kid]
@@ -67,10 +71,10 @@ class IssuerKeys:
             if self.finished_at >= asked_at:
                 return  # a fetch ended after we asked: its outcome is ours
             self._in_flight = True
-            self.attempted_at = time.monotonic()
+            self.attempted_at = self.clock()
             try:
                 self.keys = self._fetch()
-                self.fetched_at = time.monotonic()
+                self.fetched_at = self.clock()
             except FetchError as exc:
                 if self.fetched_at is not None:
                     log.warning("issuers.%s: refreshing the keys failed (%s); the keys fetched "
@@ -79,7 +83,7 @@ class IssuerKeys:
                     log.warning("issuers.%s: no keys yet: %s", self.name, exc)
             finally:
                 self._in_flight = False
-                self.finished_at = time.monotonic()
+                self.finished_at = self.clock()
 
     def _check_available(self) -> None:
         if self.fetched_at is None:

@@ -91,3 +91,55 @@ def test_a_token_without_kid_uses_the_only_key():
     fetcher = SlowFetcher()
     fetcher.release.set()
     assert keys(fetcher).key(None) is not None
+
+
+# -- when to ask again, on a moved clock ---------------------------------------------------
+
+class SwitchedFetcher:
+    """Answers the JWKS, or fails while ``down``; counts the fetches."""
+
+    def __init__(self, down: bool = False):
+        self.down, self.fetches = down, 0
+
+    def json(self, url: str, method: str = "GET", **kwargs):
+        self.fetches += 1
+        if self.down:
+            raise FetchError(f"{url}: the identity provider refused the connection")
+        return JWKS
+
+
+def moved(fetcher, clock, **config) -> IssuerKeys:
+    issuer = IssuerConfig.model_validate({"issuer": "https://idp.example", "audiences": ["a"],
+                                          "jwks_uri": "https://idp.example/certs", **config})
+    return IssuerKeys("corp", issuer, fetcher, clock=clock)
+
+
+def test_an_idp_down_at_start_is_asked_again_after_min_refetch_interval():
+    from tests.unit import Clock
+    clock, fetcher = Clock(), SwitchedFetcher(down=True)
+    issuer_keys = moved(fetcher, clock, min_refetch_interval=1)
+    try:
+        issuer_keys.key("k1")
+        raise AssertionError("no keys yet: KeysUnavailable")
+    except KeysUnavailable as exc:
+        assert exc.retry_after == 1
+    fetcher.down = False
+    clock.now += 0.5  # within the interval: not asked again
+    try:
+        issuer_keys.key("k1")
+    except KeysUnavailable:
+        pass
+    assert fetcher.fetches == 1
+    clock.now += 0.6
+    assert issuer_keys.key("k1") is not None and fetcher.fetches == 2
+
+
+def test_stale_keys_serve_while_the_refresh_fails(caplog):
+    from tests.unit import Clock
+    clock, fetcher = Clock(), SwitchedFetcher()
+    issuer_keys = moved(fetcher, clock, cache_duration=1, min_refetch_interval=0)
+    assert issuer_keys.key("k1") is not None
+    fetcher.down = True
+    clock.now += 1.5  # stale: refreshed on the next need, which fails
+    assert issuer_keys.key("k1") is not None and fetcher.fetches == 2
+    assert "refreshing the keys failed" in caplog.text
