@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench import nginx
-from bench.run import BENCH_KEY, gateway_config, gunicorn, wrk
+from bench.run import BENCH_KEY, gateway_config, gunicorn, workers_of, wrk
 from tests.conftest import free_port, wait_for_port
 
 CHAINS = {"proxy": (False, "exact"), "exact": (True, "exact"), "lease": (True, "lease")}
@@ -30,9 +30,9 @@ CHAINS = {"proxy": (False, "exact"), "exact": (True, "exact"), "lease": (True, "
 def worker_pid(master: int) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        if children:
-            return int(children[0])
+        workers = workers_of(master)
+        if workers:
+            return workers[0]
         time.sleep(0.1)
     raise RuntimeError("the gateway's worker did not start")
 

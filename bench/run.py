@@ -231,13 +231,27 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def children_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds of each child process (a gunicorn master's workers) and its descendants."""
+def workers_of(pid: int) -> list[int]:
+    """A gunicorn master's workers: its children but its config checker
+    (gateway/serve/checker.py), which serves no request."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        return {}
-    return {int(child): tree_cpu_seconds(int(child)) for child in children}
+        return []
+    workers = []
+    for child in children:
+        try:
+            if b"gateway.serve.checker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(int(child))
+        except OSError:
+            continue
+    return workers
+
+
+def children_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each worker of a gunicorn master (each child process of another
+    contender) and its descendants."""
+    return {child: tree_cpu_seconds(child) for child in workers_of(pid)}
 
 
 def measure(contender: Contender, seconds: float) -> None:
@@ -272,9 +286,12 @@ def measure(contender: Contender, seconds: float) -> None:
 # -- memory over 100k requests ----------------------------------------------------
 
 def worker_rss_kib(master_pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(master_pid)],
-                         capture_output=True, text=True).stdout
-    return [int(v) for v in out.split()]
+    rss = []
+    for pid in workers_of(master_pid):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss.append(int(line.split()[1]))
+    return rss
 
 
 def rss_over(requests_count: int, backend_url: str, workers: int, tmp: Path) -> tuple[int, int]:

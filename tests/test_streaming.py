@@ -67,9 +67,11 @@ def upstream_process():
 
 
 def worker_pids(master_pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)],
+    """The master's workers (not its config checker, gateway/serve/checker.py)."""
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(master_pid)],
                          capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    return [int(line.split()[0]) for line in out.splitlines()
+            if line.strip() and "gateway.serve.checker" not in line]
 
 
 def rss(pid: int) -> int:
