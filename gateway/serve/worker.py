@@ -31,6 +31,7 @@ imports nothing of the gateway.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -114,6 +115,11 @@ class GatewayWorker(ggevent.GeventWorker):
         # this worker's process only: gunicorn's run() builds its servers from
         # the module's StreamServer name
         ggevent.StreamServer = BurstAcceptingServer  # type: ignore[misc]
+        # A TERM now goes through the event loop, so that it is handled at once: a
+        # Python-level handler waits for the loop to run Python code, up to a second
+        # in an idle worker, and a reload's old worker would accept meanwhile. (While
+        # the app loads, the Python-level handler is the prompt one: no loop runs.)
+        gevent.signal_handler(signal.SIGTERM, self.handle_exit, signal.SIGTERM, None)
         super().run()
 
     def handle_exit(self, sig, frame) -> None:
