@@ -86,31 +86,39 @@ class FileBoard(Board):
         return os.path.join(self.directory, f"health-{name}.json")
 
     def peek(self, key):
-        try:
-            with open(self._path(key)) as file:
-                state = _read(file)
-        except OSError:
-            return None
+        state = self._state(key)
         return state if state.probed_at else None
 
-    def round(self, key, interval, probe, config):
-        with open(self._path(key), "a+") as file:
-            try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # another worker is probing it right now
+    def _state(self, key: str) -> ProbeState:
+        """The stored state: always a whole file (it is replaced, never rewritten)."""
+        try:
+            with open(self._path(key)) as file:
                 return _read(file)
+        except OSError:
+            return ProbeState()
+
+    def round(self, key, interval, probe, config):
+        # the round's lock is a file of its own: the state file is replaced whole
+        # (a reader never sees it half written, as it did when it was truncated and
+        # rewritten in place: an empty read was a healthy default)
+        with open(self._path(key) + ".lock", "a") as lock:
             try:
-                state = _read(file)
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another worker is probing it right now
+                return self._state(key)
+            try:
+                state = self._state(key)
                 if time.time() - state.probed_at < interval * 0.9:
                     return state  # probed this interval already
                 state = state.after(probe(), config)
-                file.seek(0)
-                file.truncate()
-                file.write(json.dumps(asdict(state)))
-                file.flush()
+                path = self._path(key)
+                temporary = f"{path}.{os.getpid()}.tmp"
+                with open(temporary, "w") as file:
+                    file.write(json.dumps(asdict(state)))
+                os.replace(temporary, path)
                 return state
             finally:
-                fcntl.flock(file, fcntl.LOCK_UN)
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _read(file) -> ProbeState:
