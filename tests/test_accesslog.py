@@ -24,7 +24,7 @@ def access_lines(monkeypatch):
 
 def wait_for(lines, count):
     import time
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20  # a line is written as its answer closes
     while len(lines) < count and time.monotonic() < deadline:
         time.sleep(0.01)
     return [json.loads(line) for line in lines]
@@ -66,8 +66,11 @@ def test_consumer_and_cache_are_logged(make_gateway, upstream, access_lines):
     gw = make_gateway({"consumers": {"web": {"keys": [hash_key("web-key")]}},
                        "services": {"users": {"upstream": upstream.url, "auth": "api_key",
                                               "cache": {"ttl": 30}}}})
-    for _ in range(2):
-        raw_request(gw.port, "GET", "/users/1", headers={"X-API-Key": "web-key"})
+    # the answer is stored as the server finishes it, which may be after the client has
+    # it all: the second request waits for the first one's line (written once it closed)
+    raw_request(gw.port, "GET", "/users/1", headers={"X-API-Key": "web-key"})
+    wait_for(access_lines, 1)
+    raw_request(gw.port, "GET", "/users/1", headers={"X-API-Key": "web-key"})
     first, second = wait_for(access_lines, 2)
     assert (first["consumer"], first["cache"]) == ("web", "MISS")
     assert (second["consumer"], second["cache"]) == ("web", "HIT")
