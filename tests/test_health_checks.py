@@ -144,14 +144,16 @@ def test_a_reload_keeps_the_state_of_unchanged_targets(gunicorn_gateway, upstrea
 
     import yaml
 
-    slow_return = dict(CHECK, healthy_threshold=5)
+    # (15 probes: the loop below must finish before it comes back, on a slow machine too,
+    # and the old workers now serve until the new ones are ready)
+    slow_return = dict(CHECK, healthy_threshold=15)
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump({"services": {"orders": {
         "upstream": [upstream.url, upstream2.url], "retries": 0, "health_check": slow_return}}}))
     gw = gunicorn_gateway(str(path), workers=2)
     upstream2.app.health_status = 503
     assert wait_for(lambda: healthy(gw, upstream2.url) == 0.0, timeout=10)
-    # it passes again, but needs 5 probes (5 s) to come back: a worker starting
+    # it passes again, but needs 15 probes (15 s) to come back: a worker starting
     # from nothing would take it at once
     upstream2.app.health_status = 200
     boots = len(re.findall(r"Booting worker", gw.log()))
@@ -165,7 +167,7 @@ def test_a_reload_keeps_the_state_of_unchanged_targets(gunicorn_gateway, upstrea
                 "upstream"] == "one"
     assert upstream2.app.hits == hits
     # and it does come back
-    assert wait_for(lambda: status_targets(gw)[upstream2.url]["health"] == "healthy", timeout=10)
+    assert wait_for(lambda: status_targets(gw)[upstream2.url]["health"] == "healthy", timeout=30)
 
 
 def test_a_canarys_targets_are_probed_too(gunicorn_gateway, upstream, upstream2):
