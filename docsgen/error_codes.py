@@ -50,6 +50,13 @@ def codes_in_source(root: Path = GATEWAY) -> dict[str, Code]:
         entry.statuses.add(status if isinstance(status, int) else "configurable")
         entry.where.add(module)
         entry.answered |= name in MAKERS
+    from gateway.db.records import Refused
+    for refusal in Refused.__subclasses__():  # the Admin API's, by class
+        entry = found[refusal.code]
+        entry.code = refusal.code
+        entry.statuses.add(refusal.status)
+        entry.where.add("gateway/db/records.py")
+        entry.answered = True
     from gateway.errors import HTTP_ERROR_CODES
     for http_status, http_code in HTTP_ERROR_CODES.items():
         entry = found[http_code]
@@ -72,7 +79,8 @@ ADVICE: dict[str, tuple[str, str]] = {
                  "would reach somewhere else than it looks), or a path parameter of an "
                  "aggregate does not fit its converter.",
                  "Send the normalised path."),
-    "not_found": ("No route matches the path: no service prefix, blueprint or aggregate.",
+    "not_found": ("No route matches the path: no service prefix, blueprint or aggregate "
+                  "(Admin API: no consumer or key of that name).",
                   "Check the path against `gateway check`'s route table or `/docs`."),
     "method_not_allowed": ("The route does not accept the method (a service's `methods`, or "
                            "the operation is not in its OpenAPI document under validation). "
@@ -152,6 +160,20 @@ ADVICE: dict[str, tuple[str, str]] = {
                                "fetched yet (`validate.on_missing_document: refuse`); it is "
                                "fetched again with backoff.",
                                "Wait `Retry-After` seconds; nothing was sent upstream."),
+    "unauthorized": ("Admin API: no `Authorization: Bearer` token, or one that is not in "
+                     "`admin.tokens`.", "Send a token of `admin.tokens` (the refusal is logged "
+                     "with your address, never the token)."),
+    "database_unavailable": ("Admin API: the database did not answer; nothing was changed.",
+                             "Retry after `Retry-After` seconds."),
+    "already_exists": ("Admin API: a consumer of that name exists (or an import would "
+                       "create one that does: nothing was imported).",
+                       "Choose another name, or change the existing consumer (PATCH)."),
+    "read_only": ("Admin API: the consumer is written in gateway.yaml; it cannot be changed "
+                  "at runtime.", "Change it in gateway.yaml and reload the gateway."),
+    "invalid_body": ("Admin API: the body is not JSON, or not what the endpoint takes; "
+                     "`pointer` is the JSON pointer of the first problem (`\"\"`: the "
+                     "whole body).", "Fix the field `pointer` names (see the Admin API's "
+                     "/openapi.json)."),
     "bad_gateway": ("The upstream refused the connection, reset it, failed the TLS handshake "
                     "or answered with something that is not HTTP; for an aggregate, a "
                     "`required` call or every call failed (`_errors` says why).",

@@ -16,7 +16,8 @@ SAMPLES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_su
 GAUGE_MODES = {"livesum": "the sum over live workers", "mostrecent": "the value written last, "
                "by any worker", "all": "one series per worker", "liveall": "one series per "
                "live worker", "max": "the highest worker's", "min": "the lowest worker's",
-               "sum": "the sum over every worker, dead ones included"}
+               "sum": "the sum over every worker, dead ones included",
+               "livemin": "the lowest live worker's", "livemax": "the highest live worker's"}
 
 
 def gateway_metrics() -> list:

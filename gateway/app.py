@@ -17,11 +17,14 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import endpoints, state
+from .admin import AdminListener, create_admin_app
 from .compose.aggregate import CallPool
 from .config import ConfigError, GatewayConfig, load_config, parse_config
 from .config.types import is_redis
+from .db.follower import follow
 from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
+from .keyring import Directory, IssuedKeys
 from .openapi import openapi_document, service_documents
 from .openapi.pending import PendingDocument
 from .policies import build as policies
@@ -85,10 +88,15 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     pending = {name: PendingDocument(config.services[name], upstreams[name], problem,
                                      have_copy=documents[name] is not None)
                for name, problem in failed.items() if config.services[name].validate_}
+    # the keys this worker accepts: gateway.yaml's, and the database's, followed
+    directory = Directory(config.consumers, IssuedKeys(config.keys.prefix))
+    follower = follow(config, directory, on_state=metrics.database_up) \
+        if config.database is not None else None
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
         storage_health=health, canaries=canaries, pending_documents=pending,
-        openapi=openapi_document(config, upstreams, documents=documents))
+        openapi=openapi_document(config, upstreams, documents=documents),
+        directory=directory, follower=follower)
 
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app, log_format(config))
@@ -103,7 +111,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                              ConnectionSlots(storage, health.on_error("websocket")), canaries,
                              mirrors)
     policies.install(app, config, routes, storage, health, documents=documents,
-                     pending=pending,
+                     pending=pending, directory=directory,
                      tokens=Verifier(config.issuers) if config.issuers else None)
     for name, document in pending.items():
         validate = config.services[name].validate_
@@ -124,6 +132,11 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
                                 x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    if config.admin is not None and follower is not None:
+        # requests accepted on admin.listen (gunicorn binds it too) go to the Admin API
+        admin = create_admin_app(config, follower.engine, route_names(config))
+        app.wsgi_app = AdminListener(app.wsgi_app, admin,  # type: ignore[method-assign]
+                                     config.admin.listen)
     return app
 
 

@@ -15,6 +15,8 @@ from limits.storage import Storage
 
 from .compose.aggregate import CallPool
 from .config import GatewayConfig
+from .db.follower import Follower
+from .keyring import Directory
 from .openapi.pending import PendingDocument
 from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
@@ -47,6 +49,14 @@ class Gateway:
     canaries: dict[str, Upstream] = field(default_factory=dict)
     #: the OpenAPI documents validated services missed at start, fetched again
     pending_documents: dict[str, PendingDocument] = field(default_factory=dict)
+
+    #: consumers and keys at runtime: this worker's, and what keeps them current
+    directory: Directory = field(default_factory=Directory)
+    follower: Follower | None = None
+
+    def database_state(self) -> str | None:
+        """``ok`` or ``unreachable`` with a ``database:``, else None."""
+        return self.follower.state if self.follower is not None else None
 
     def validation_states(self) -> dict[str, str]:
         """Each validated service: ``ok``, or ``waiting_for_document`` while its document

@@ -72,6 +72,8 @@ class RequestState:
     route: str | None = None
     #: the consumer whose API key (or token: ``<issuer>:<sub>``) was accepted
     consumer: str | None = None
+    #: the id of the database key that was accepted (never the key; None for a file key)
+    key_id: str | None = None
     #: the issuer of the accepted token
     issuer: str | None = None
     #: the token's claims as headers (claims_to_headers), carried by every upstream call

@@ -57,7 +57,8 @@ def demo(tmp_path):
                 # Seen twice in full runs only, never alone: the TERM did not reach the
                 # demo's gunicorn. Say what the demo's signal state was, then stop it as a
                 # terminal's Ctrl-C does (to the whole group).
-                print(f"the demo did not stop on TERM in 20 s; its signals: {signal_state(process.pid)}")
+                print(f"the demo did not stop on TERM in 20 s; its signals: "
+                      f"{signal_state(process.pid)}; its output:\n{out.read_text()}")
                 os.killpg(process.pid, signal.SIGINT)
                 try:
                     process.wait(timeout=40)

@@ -56,7 +56,9 @@ def test_a_valid_config_takes_effect_and_requests_in_flight_finish(gunicorn_gate
     assert wait_for(lambda: "Worker exiting" in gw.log())
     # (the old worker still holding a request stops accepting as it is told to stop)
     for _ in range(10):
-        assert requests.get(f"{gw.url}/orders/1", timeout=10).json()["upstream"] == "two"
+        answer = requests.get(f"{gw.url}/orders/1", timeout=10)
+        assert (answer.status_code, answer.json().get("upstream")) == (200, "two"), \
+            (answer.status_code, answer.text, gw.log()[-3000:])
     assert f"reload accepted: {path}, 2 services" in gw.log()
     # ... while the one in flight on an old worker is let finish
     upstream.app.gate.set()

@@ -21,7 +21,14 @@ RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_
 def cross_check(config: GatewayConfig) -> list[str]:
     """Every problem between sections, each as ``key.path: what is wrong``."""
     return (_prefixes(config) + _shared_keys(config) + _aggregates(config) + _issuers(config)
-            + _quota(config) + _documents(config))
+            + _quota(config) + _documents(config) + _admin(config))
+
+
+def _admin(config: GatewayConfig) -> list[str]:
+    if config.admin is not None and config.database is None:
+        return ["admin: the Admin API manages consumers and keys in a database: add "
+                "database: (e.g. sqlite:///gateway.db) or remove admin:"]
+    return []
 
 
 def _documents(config: GatewayConfig) -> list[str]:

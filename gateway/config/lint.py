@@ -20,7 +20,7 @@ def config_warnings(config: GatewayConfig, workers: int | None = None) -> list[s
             warnings.append(
                 f"consumers.{name}.keys: {consumer.plain_keys} key(s) written in plain "
                 "text; store the sha256: form instead (`gateway hash-key` prints it)")
-    if not config.consumers:
+    if not config.consumers and config.database is None:
         keyed = [f"services.{name}" for name, s in config.services.items() if s.auth_methods == {"api_key"}]
         keyed += [f"blueprints[{i}]" for i, b in enumerate(config.blueprints)
                   if b.auth_methods == {"api_key"}]

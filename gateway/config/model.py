@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from .aggregates import AggregateConfig
 from .blueprints import BlueprintConfig
 from .consumers import ConsumerConfig
+from .database import AdminConfig, DatabaseUrl, KeysConfig
 from .issuers import IssuerConfig
 from .policies import RoutePolicies
 from .services import ServiceConfig
@@ -55,6 +56,13 @@ class GatewayConfig(Section):
     tracing: TracingConfig | None = Field(None, description="OpenTelemetry traces (off when absent)")
     consumers: dict[str, ConsumerConfig] = Field({}, description="the gateway's clients by "
                                                  "name, each with its API keys and quota")
+    database: DatabaseUrl | None = Field(
+        None, description="where consumers and keys managed at runtime live (`gateway "
+        "consumers`, `gateway keys`, the Admin API): sqlite:///gateway.db (one host, relative "
+        "to this file) or postgresql://user:password@host:port/dbname (several hosts)")
+    keys: KeysConfig = Field(KeysConfig(), description="the form of the keys the gateway issues")
+    admin: AdminConfig | None = Field(None, description="the Admin API's listener and tokens "
+                                      "(needs database:)")
     issuers: dict[RouteName, IssuerConfig] = Field({}, description="identity providers "
                                                    "whose tokens auth: jwt accepts")
     services: dict[RouteName, ServiceConfig] = Field(
@@ -94,11 +102,14 @@ class GatewayConfig(Section):
     def has_quota(self, route: RoutePolicies) -> bool:
         """A quota counts the route's requests: its own ``rate_limit``, or API
         keys whose consumers have one."""
-        return bool(route.rate_limit) or ("api_key" in route.auth_methods and any(
-            c.rate_limit for c in self.consumers.values()))
+        return bool(route.rate_limit) or ("api_key" in route.auth_methods and (
+            self.database is not None or any(c.rate_limit for c in self.consumers.values())))
 
     def keeps_shared_state(self) -> bool:
         """Whether any quota, cache or breaker needs the shared store."""
         routes = [*self.services.values(), *self.blueprints, *self.aggregates]
         return (any(r.keeps_state() for r in routes)
-                or any(c.rate_limit for c in self.consumers.values()))
+                or any(c.rate_limit for c in self.consumers.values())
+                # a consumer added at runtime may have a rate limit
+                or (self.database is not None and any("api_key" in r.auth_methods
+                                                      for r in routes)))

@@ -9,7 +9,9 @@ replica out of rotation for it would take every other route down with it.
 Upstream health is in the body instead: ``services.<name>`` is ``up`` while
 one of its targets accepts TCP connections (and, with a ``health_check``,
 passes it), ``down`` otherwise; ``failing`` lists the targets that do not;
-``"status": "degraded"`` says something is down (a service, the store).
+``"status": "degraded"`` says something is down (a service, the store, the
+database). With a ``database:``, ``"database"`` is ``ok`` or ``unreachable``:
+still ready, the workers go on with the keys they last knew.
 """
 
 from __future__ import annotations
@@ -48,11 +50,15 @@ def readyz():
     storage_up = gateway.storage_health.check()
     refusing = not storage_up and gateway.config.on_storage_error == "deny"
     ready = not refusing and not lifecycle.draining()
-    healthy = storage_up and not not_ready
+    database = gateway.database_state()
+    # the database down is no reason to stop serving: the keys last known go on working
+    healthy = storage_up and not not_ready and database != "unreachable"
     status = "unavailable" if not ready else "ok" if healthy else "degraded"
     body = {"status": status, "storage": "ok" if storage_up else "unreachable",
             "services": {name: ("down" if name in not_ready else "up") for name in upstreams},
             "failing": failing}
+    if database is not None:
+        body["database"] = database
     validation = gateway.validation_states()
     if validation:
         body["validation"] = validation

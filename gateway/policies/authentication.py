@@ -22,6 +22,7 @@ from flask import request
 from .. import state as request_state
 from ..config import GatewayConfig, RoutePolicies
 from ..errors import GatewayError
+from ..keyring import Directory
 from ..tokens import TokenError, Verifier
 from ..tokens.verify import invalid
 from . import Policy
@@ -36,13 +37,14 @@ class Authentication(Policy):
     step = "authentication"
 
     def __init__(self, route: str, policies: RoutePolicies, config: GatewayConfig,
-                 verifier: Verifier | None, on_failure: Callable[[str, str], None]):
+                 verifier: Verifier | None, on_failure: Callable[[str, str], None],
+                 directory: Directory | None = None):
         methods = policies.auth_methods
         self.route = route
         self.policies = policies
         self.from_query = credentials_query(policies)
-        self.keys = ApiKeyAuth(route, config.consumers, self.from_query) \
-            if "api_key" in methods else None
+        self.keys = ApiKeyAuth(route, directory or Directory(config.consumers),
+                               self.from_query) if "api_key" in methods else None
         self.verifier = verifier if "jwt" in methods else None
         self.issuers = list(policies.issuers or config.issuers)
         self.on_failure = on_failure

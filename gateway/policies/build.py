@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..config import GatewayConfig
+from ..keyring import Directory, IssuedKeys
 from ..openapi.pending import PendingDocument
 from ..routing import Route
 from ..storage import redis_connection
@@ -32,30 +33,33 @@ from .validate import RequestValidation
 
 
 def authentication(route: str, policies, config: GatewayConfig,
-                   tokens: Verifier | None) -> Policy:
+                   tokens: Verifier | None, directory: Directory) -> Policy:
     """API keys alone keep their own policy; anything with jwt gets Authentication."""
     if policies.auth_methods == {"api_key"}:
-        return ApiKeyAuth(route, config.consumers, credentials_query(policies),
+        return ApiKeyAuth(route, directory, credentials_query(policies),
                           on_failure=metrics.auth_failed)
-    return Authentication(route, policies, config, tokens, metrics.auth_failed)
+    return Authentication(route, policies, config, tokens, metrics.auth_failed, directory)
 
 
 def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             health: StorageHealth, tokens: Verifier | None = None,
             documents: dict[str, dict | None] | None = None,
-            pending: dict[str, PendingDocument] | None = None) -> dict[str, Chain]:
+            pending: dict[str, PendingDocument] | None = None,
+            directory: Directory | None = None) -> dict[str, Chain]:
     """Build and register every route's chain.
 
     :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
     :param documents: the services' OpenAPI documents, for the ``validate`` steps.
     :param pending: the documents the fetch at start missed, being fetched again.
+    :param directory: the consumers and keys (default: gateway.yaml's alone).
     :returns: the chains by route name.
     """
     pending = pending or {}
+    directory = directory or Directory(config.consumers, IssuedKeys(config.keys.prefix))
     quotas = None
     if any(config.has_quota(r.policies) for r in routes):
         quotas = Quotas(config, storage, on_storage_error=health.on_error("quota"),
-                        on_limited=metrics.rate_limited)
+                        on_limited=metrics.rate_limited, directory=directory)
     connection = redis_connection(storage)
 
     operations = service_operations(config, documents or {})
@@ -74,7 +78,7 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
         if "body-size" in steps:
             chain.append(BodyLimit(p.max_body_bytes))  # type: ignore[arg-type]
         if "authentication" in steps:
-            chain.append(authentication(route.name, p, config, tokens))
+            chain.append(authentication(route.name, p, config, tokens, directory))
         if "quota" in steps and quotas is not None:
             chain.append(Quota(quotas, route.name, p.rate_limit))
         if "validate" in steps:  # with or without its document: never silently off

@@ -37,6 +37,7 @@ from limits.strategies import STRATEGIES, RateLimiter
 from .. import state as request_state
 from ..config import GatewayConfig
 from ..errors import GatewayError
+from ..keyring import Directory
 from ..storage import BACKEND_ERRORS
 from . import Policy
 from .lease import LeasedFixedWindow
@@ -72,17 +73,29 @@ class Quotas:
     def __init__(self, config: GatewayConfig, storage: Storage,
                  on_storage_error: Callable[[Exception], None] | None = None,
                  on_limited: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, directory: Directory | None = None):
         """:param on_storage_error: ``f(exception)`` when the store cannot be reached.
         :param on_limited: called for each request refused 429 (the metric).
-        :param clock: seconds now, for ``RateLimit-Reset`` and ``Retry-After``."""
+        :param clock: seconds now, for ``RateLimit-Reset`` and ``Retry-After``.
+        :param directory: the consumers, with their own limits (default: gateway.yaml's)."""
         self.strategy = strategy_for(config, storage)
-        self.consumers = {name: parsed(c.rate_limit, "global")
-                          for name, c in config.consumers.items() if c.rate_limit}
+        self.directory = directory or Directory(config.consumers)
+        #: a rate limit's text -> its windows (consumers change at runtime; texts repeat)
+        self._windows: dict[str, tuple[Limit, ...]] = {}
         self.deny_on_storage_error = config.on_storage_error == "deny"
         self.on_storage_error = on_storage_error or (lambda exc: None)
         self.on_limited = on_limited or (lambda: None)
         self.clock = clock
+
+    def of_consumer(self, name: str | None) -> tuple[Limit, ...]:
+        """The consumer's own windows (none for an unknown name, e.g. a token's subject)."""
+        consumer = self.directory.consumer(name) if name else None
+        if consumer is None or not consumer.rate_limit:
+            return ()
+        windows = self._windows.get(consumer.rate_limit)
+        if windows is None:
+            windows = self._windows[consumer.rate_limit] = parsed(consumer.rate_limit, "global")
+        return windows
 
     def seconds_to_reset(self, limit: Limit, caller: str) -> int:
         reset, _ = self.strategy.get_window_stats(limit.item, KEY_PREFIX, caller, limit.scope)
@@ -106,7 +119,7 @@ class Quota(Policy):
         self.own = parsed(rate_limit, f"route:{route}") if rate_limit else ()
 
     def limits_for(self, consumer: str | None) -> tuple[Limit, ...]:
-        extra = self.quotas.consumers.get(consumer) if consumer else None
+        extra = self.quotas.of_consumer(consumer)
         if not extra:
             return self.own
         return tuple(sorted((*self.own, *extra), key=lambda limit: limit.item.get_expiry()))

@@ -32,6 +32,8 @@ read), GATEWAY_CONFIG (the YAML file).
 
 import os
 
+# (and admin.listen, added by on_starting: every worker serves the Admin API there too,
+# and hands what arrives on it to the Admin API, gateway/admin)
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GATEWAY_WORKERS") or os.cpu_count() or 2)
 worker_class = "gateway.serve.worker.GatewayWorker"
@@ -95,6 +97,15 @@ def on_starting(server):
     """
     if not _validate_config(server):
         raise SystemExit(1)
+    # this module was read before the config was checked (and `-b` replaces its bind):
+    # add admin.listen now, and after every reload's reading of the settings
+    _bind_admin(server.cfg)
+    load_config = server.app.load_config
+
+    def load_config_with_admin() -> None:
+        load_config()
+        _bind_admin(server.app.cfg)
+    server.app.load_config = load_config_with_admin
     # Ctrl-C: "Shutting down: Master" is the one line a stop needs
     server.log.error_log.addFilter(
         lambda record: record.getMessage() != "Handling signal: int")
@@ -104,6 +115,13 @@ def on_starting(server):
     for name in os.listdir(metrics_dir):
         if name.endswith(".db"):
             os.remove(os.path.join(metrics_dir, name))
+
+
+def _bind_admin(cfg) -> None:
+    """The listeners: the public ones, and admin.listen when the config has one."""
+    admin = os.environ.get("GATEWAY_ADMIN_BIND")
+    binds = [address for address in cfg.bind if address != admin]
+    cfg.set("bind", binds + [admin] if admin else binds)
 
 
 def when_ready(server):
@@ -154,6 +172,8 @@ def post_fork(server, worker):
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(signum, lambda signum, frame: stop_while_booting(
             worker, quietly=signum != signal.SIGTERM))
+    # a relative sqlite:/// path is relative to the file the operator named, not the copy
+    os.environ["GATEWAY_CONFIG_ORIGIN"] = os.path.abspath(_config_path())
     os.environ["GATEWAY_CONFIG"] = server.gateway_config_copy
     from gateway.serve.reload import ready_file
 
@@ -181,6 +201,7 @@ def _validate_config(server) -> bool:
     workers forked after a reload import the blueprints' current code.
     """
     import atexit
+    import re
     import shutil
     import subprocess
     import sys
@@ -204,7 +225,8 @@ def _validate_config(server) -> bool:
     except OSError:
         # unreadable: gateway check says why, of the file as GATEWAY_CONFIG names it
         command = command[:-2]
-    env = dict(os.environ, GATEWAY_WORKERS=str(server.cfg.workers))
+    env = dict(os.environ, GATEWAY_WORKERS=str(server.cfg.workers),
+               GATEWAY_CONFIG_ORIGIN=os.path.abspath(path))
     check = _checked_by_checker(server, command[3:], env)
     if check is None:  # no checker to ask: a child of its own, as before
         try:
@@ -227,6 +249,11 @@ def _validate_config(server) -> bool:
     from gateway.serve.reload import config_summary
 
     server.gateway_config_summary = config_summary(check.stdout)
+    admin = re.search(r"^ADMIN API on (\S+)", check.stdout, re.MULTILINE)
+    if admin:
+        os.environ["GATEWAY_ADMIN_BIND"] = admin.group(1)
+    else:
+        os.environ.pop("GATEWAY_ADMIN_BIND", None)
     if previous and previous != copy and previous.startswith(server.gateway_config_dir):
         os.remove(previous)  # workers parse the file when they boot; none reads the old one now
     return True

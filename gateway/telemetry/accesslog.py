@@ -6,8 +6,9 @@ streamed answer. Header values are never logged: no API key, ``Authorization``
 or cookie can end up in the log. The query string is left out for the same
 reason (keys and tokens travel there too). ``service`` is the route the
 request belongs to, whoever answered it (the upstream, a policy, the cache);
-``consumer`` the API key's owner, ``cache`` HIT/MISS/BYPASS, ``trace_id`` the
-OpenTelemetry trace when the request is traced.
+``consumer`` the API key's owner, ``key_id`` the database key's id (never
+the key), ``cache`` HIT/MISS/BYPASS, ``trace_id`` the OpenTelemetry trace when
+the request is traced.
 
 ``log_format: text`` (or ``GATEWAY_LOG_FORMAT=text``) writes the same fields
 as one readable line instead, for a terminal (``make run`` does).
@@ -68,6 +69,8 @@ def init_app(app: Flask, log_format: str = "json") -> None:
             "cache": state.cache_status,
             "trace_id": state.trace_id,
         }
+        if state.key_id is not None:  # a key from the database: its id, never the key
+            entry["key_id"] = state.key_id
         if state.branch is not None:  # primary or canary, on a service with a canary
             entry["branch"] = state.branch
         if state.upstream_error is not None:  # the kind: connect, timeout, reset, tls…
@@ -97,10 +100,10 @@ def _text(entry: dict) -> str:
     head = (f"{entry['time']} {entry['method']} {entry['path']} {entry['status']} "
             f"{entry['duration_ms']}ms")
     rest = " ".join(f"{key}={'-' if entry.get(key) is None else entry[key]}"
-                    for key in ("service", "consumer", "issuer", "upstream", "upstream_ms", "cache",
+                    for key in ("service", "consumer", "key_id", "issuer", "upstream", "upstream_ms", "cache",
                                 "client_ip", "bytes_sent", "bytes_received", "request_id",
                                 "trace_id", "branch", "upstream_error", "error")
-                    if key not in ("error", "bytes_received", "branch", "upstream_error")
+                    if key not in ("error", "bytes_received", "branch", "upstream_error", "key_id")
                     or key in entry)
     return f"{head} {rest}"
 

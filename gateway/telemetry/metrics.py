@@ -63,6 +63,10 @@ VALIDATION_DOCUMENT_MISSING = Gauge(
     "1 while the service's OpenAPI document could not be fetched and is fetched again "
     "(requests refused 503 validation_unavailable, or passed with on_missing_document: pass)",
     ["service"], multiprocess_mode="mostrecent")
+DATABASE_UP = Gauge("gateway_database_up",
+                    "1 while the database of consumers and keys answers, 0 while the workers "
+                    "go on with the keys they last knew (the lowest of the live workers)",
+                    multiprocess_mode="livemin")
 WEBSOCKETS_OPEN = Gauge("gateway_websocket_connections", "WebSocket connections open now",
                         ["service"], multiprocess_mode="livesum")
 WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
@@ -163,6 +167,10 @@ def aggregate_call(aggregate: str):
         if error is None:
             _child(UPSTREAM_DURATION, service).observe(seconds)
     return observe
+
+
+def database_up(up: bool) -> None:
+    DATABASE_UP.set(1 if up else 0)
 
 
 def auth_failed(service: str, reason: str) -> None:

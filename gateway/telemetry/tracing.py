@@ -95,6 +95,8 @@ class Tracing:
                 span.set_attribute("gateway.service", state.route)
             if state.consumer:
                 span.set_attribute("gateway.consumer", state.consumer)
+            if state.key_id:
+                span.set_attribute("gateway.key_id", state.key_id)
             if response.status_code >= 500:
                 span.set_status(Status(StatusCode.ERROR))
             when_sent(response, lambda sent, error: _end(span, error))

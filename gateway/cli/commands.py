@@ -1,4 +1,4 @@
-"""The ``gateway`` command.
+"""The ``gateway`` commands that run and check a gateway.
 
 - ``gateway check [--config FILE]``: validate exactly as the gateway does at
   start (blueprint imports included), print the route table, exit 1 on errors.
@@ -9,8 +9,6 @@
   fetches them anew).
 - ``gateway serve [--config FILE] [--bind ADDR] [--workers N]``: run the
   gateway under gunicorn with its settings (gateway/serve), from any directory.
-
-Installed as a console script by setup.cfg.
 """
 
 from __future__ import annotations
@@ -21,11 +19,12 @@ import sys
 
 import click
 
-from .config import ConfigError, GatewayConfig, hash_key, load_config
-from .config.lint import config_warnings
-from .policies import steps_for
-from .routing import CONFIG_CHECKS, route_table
-from .storage import unreachable_warning
+from ..config import ConfigError, GatewayConfig, hash_key, load_config
+from ..config.lint import config_warnings
+from ..db.checks import database_problems
+from ..policies import steps_for
+from ..routing import CONFIG_CHECKS, route_table
+from ..storage import unreachable_warning
 
 
 def route_chains(config: GatewayConfig) -> list[tuple[str, tuple[str, ...]]]:
@@ -51,7 +50,7 @@ config_option = click.option(
     help="the YAML file (default: $GATEWAY_CONFIG, then ./gateway.yaml)")
 
 
-def _load(path: str | None) -> GatewayConfig:
+def load_or_exit(path: str | None) -> GatewayConfig:
     """The config as the gateway would load it, or exit 1 with every problem."""
     # blueprints are imported as gunicorn and flask import them: from the working directory
     if os.getcwd() not in sys.path:
@@ -66,10 +65,15 @@ def _load(path: str | None) -> GatewayConfig:
 @main.command(help="Validate the config file and print the route table.")
 @config_option
 def check(path: str | None) -> None:
-    config = _load(path)
+    config = load_or_exit(path)
     warnings = config_warnings(config)
     if config.keeps_shared_state():
         warnings += filter(None, [unreachable_warning(config.storage, config.on_storage_error)])
+    problems, database_warnings = database_problems(config)
+    if problems:
+        click.echo(str(ConfigError(problems, config.source)), err=True)
+        sys.exit(1)
+    warnings += database_warnings
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     rows = [("PREFIX", "SERVICE", "METHODS", "UPSTREAM", "POLICIES"), *route_table(config)]
@@ -81,6 +85,8 @@ def check(path: str | None) -> None:
     names = max((len(name) for name, _ in route_chains(config)), default=0)
     for name, steps in route_chains(config):
         click.echo(f"{name.ljust(names)}  {' -> '.join(steps)}")
+    if config.admin is not None:  # (gateway/serve/gunicorn_conf.py binds what this says)
+        click.echo(f"\nADMIN API on {config.admin.listen} ({len(config.admin.tokens)} token(s))")
     aggregates = f", {len(config.aggregates)} aggregate(s)" if config.aggregates else ""
     click.echo(f"{config.source}: OK, {len(config.services)} service(s){aggregates}")
 
@@ -113,10 +119,10 @@ def hash_key_command() -> None:
 def openapi(path: str | None, refresh: bool) -> None:
     import logging
 
-    from .openapi import openapi_document
-    from .transport import Upstream
+    from ..openapi import openapi_document
+    from ..transport import Upstream
 
-    config = _load(path)
+    config = load_or_exit(path)
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     upstreams = {name: Upstream(service) for name, service in config.services.items()}
     click.echo(json.dumps(openapi_document(config, upstreams, refresh=refresh), indent=2))
@@ -138,11 +144,9 @@ def serve(path: str | None, bind: str | None, workers: int | None,
         env["GATEWAY_BIND"] = bind
     if workers:
         env["GATEWAY_WORKERS"] = str(workers)
-    settings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve", "gunicorn_conf.py")
+    settings = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "serve",
+                            "gunicorn_conf.py")
     # gunicorn replaces this process: signals (HUP reload, TERM, Ctrl-C) reach its master
     os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", settings,
                                *gunicorn_args, "gateway.wsgi:app"], env)
 
-
-if __name__ == "__main__":
-    main()
