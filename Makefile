@@ -27,6 +27,7 @@ run: $(RUN_STAMP)
 test: lint
 	scripts/ensure-redis
 	scripts/ensure-apt chromium:chromium nginx:nginx
+	scripts/ensure-postgres
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # ruff, mypy and the layers contract, configured in ruff.toml and setup.cfg

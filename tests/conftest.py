@@ -119,6 +119,9 @@ def make_gateway():
             tracing.shutdown()  # its exporter thread, which would otherwise outlive the test
         for document in server.app.extensions["gateway"].pending_documents.values():
             document.stop()  # its fetching thread
+        follower = server.app.extensions["gateway"].follower
+        if follower is not None:
+            follower.stop()  # its thread polling the database
 
 
 @dataclass
@@ -378,6 +381,29 @@ def gunicorn_gateway(tmp_path):
     yield start
     for gateway in started:
         gateway.stop()
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def suite_postgres():
+    """The suite's own PostgreSQL (tests/postgres.py), for the whole session."""
+    from tests.postgres import PrivatePostgres
+
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(suite_postgres, request):
+    """A fresh, empty database on the suite's PostgreSQL: its URL."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + \
+        f"_{os.getpid()}_{int(time.monotonic() * 1000) % 100000}"
+    return suite_postgres.fresh_database(name)
 
 
 # -- Redis ---------------------------------------------------------------------------

@@ -154,7 +154,7 @@ class Follower:
         if not self.reachable:
             self.reachable = True
             self.on_state(True)
-            log.info("database reachable again: %s", hidden(self.engine.url))
+            log.warning("database reachable again: %s", hidden(self.engine.url))
 
 
 def _consumer(row) -> ConsumerEntry:

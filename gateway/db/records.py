@@ -139,7 +139,7 @@ class Records:
         self._check_services(fields.services)
         row = {"name": fields.name, "rate_limit": fields.rate_limit,
                "services": fields.services, "meta": fields.metadata,
-               "created_at": self.clock().replace(microsecond=0)}
+               "created_at": self.clock()}
         try:
             with self.engine.begin() as connection:
                 if connection.execute(select(consumers.c.name).where(
@@ -329,7 +329,7 @@ class Records:
         key = self.issued.issue()
         row = {"id": new_key_id(), "consumer": consumer, "hash": key_hash(key),
                "label": label, "hint": self.issued.hint(key),
-               "created_at": self.clock().replace(microsecond=0),
+               "created_at": self.clock(),
                "expires_at": expires_at, "revoked_at": None, "last_used_at": None}
         connection.execute(insert(keys).values(row))
         return {**key_view(row), "key": key}  # type: ignore[arg-type]

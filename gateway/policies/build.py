@@ -55,7 +55,8 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     :returns: the chains by route name.
     """
     pending = pending or {}
-    directory = directory or Directory(config.consumers, IssuedKeys(config.keys.prefix))
+    if directory is None:  # (an empty Directory is falsy: never `directory or ...`)
+        directory = Directory(config.consumers, IssuedKeys(config.keys.prefix))
     quotas = None
     if any(config.has_quota(r.policies) for r in routes):
         quotas = Quotas(config, storage, on_storage_error=health.on_error("quota"),

@@ -79,7 +79,7 @@ class Quotas:
         :param clock: seconds now, for ``RateLimit-Reset`` and ``Retry-After``.
         :param directory: the consumers, with their own limits (default: gateway.yaml's)."""
         self.strategy = strategy_for(config, storage)
-        self.directory = directory or Directory(config.consumers)
+        self.directory = directory if directory is not None else Directory(config.consumers)
         #: a rate limit's text -> its windows (consumers change at runtime; texts repeat)
         self._windows: dict[str, tuple[Limit, ...]] = {}
         self.deny_on_storage_error = config.on_storage_error == "deny"
