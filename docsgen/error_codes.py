@@ -104,8 +104,10 @@ ADVICE: dict[str, tuple[str, str]] = {
                         "`Content-Length` it announced; nothing was forwarded as complete.",
                         "Resend the whole body."),
     "invalid_body": ("A route with a request `transform` got a body that is not JSON or does "
-                     "not fit the transform's expression.",
-                     "Send the JSON the route documents."),
+                     "not fit the transform's expression; on the Admin API, a body that is not "
+                     "JSON or not what the endpoint takes (`pointer` is the JSON pointer of "
+                     "the first problem, `\"\"` the whole body).",
+                     "Send the JSON the route documents (the Admin API's: its /openapi.json)."),
     "missing_api_key": ("The route has `auth: api_key` and the request has no `X-API-Key`.",
                         "Send your key in `X-API-Key` (or the WebSocket's "
                         "`credentials_query` parameter)."),
@@ -170,10 +172,6 @@ ADVICE: dict[str, tuple[str, str]] = {
                        "Choose another name, or change the existing consumer (PATCH)."),
     "read_only": ("Admin API: the consumer is written in gateway.yaml; it cannot be changed "
                   "at runtime.", "Change it in gateway.yaml and reload the gateway."),
-    "invalid_body": ("Admin API: the body is not JSON, or not what the endpoint takes; "
-                     "`pointer` is the JSON pointer of the first problem (`\"\"`: the "
-                     "whole body).", "Fix the field `pointer` names (see the Admin API's "
-                     "/openapi.json)."),
     "bad_gateway": ("The upstream refused the connection, reset it, failed the TLS handshake "
                     "or answered with something that is not HTTP; for an aggregate, a "
                     "`required` call or every call failed (`_errors` says why).",
