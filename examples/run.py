@@ -70,6 +70,13 @@ def main() -> int:
                GATEWAY_LOG_FORMAT=os.environ.get("GATEWAY_LOG_FORMAT", "text"),
                GATEWAY_CONFIG=os.environ.get(
                    "GATEWAY_CONFIG", str(ROOT / "examples" / "gateway.yaml")))
+    # the database of consumers and keys managed at runtime: created, or brought to
+    # this code's schema (twice is harmless)
+    upgraded = subprocess.run([sys.executable, "-m", "gateway.cli", "db", "upgrade", "--config",
+                               env["GATEWAY_CONFIG"]], cwd=ROOT, capture_output=True, text=True)
+    if upgraded.returncode != 0 and "no database configured" not in upgraded.stderr:
+        print(upgraded.stderr, file=sys.stderr, end="")
+        return 1
     servers = serve_backends()
     gateway = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "-b", bind,
@@ -77,6 +84,9 @@ def main() -> int:
     # the interpreter that has websockets: .venv/bin/python from the checkout
     python = os.path.relpath(sys.executable, ROOT) \
         if sys.executable.startswith(str(ROOT) + os.sep) else sys.executable
+    command = os.path.join(os.path.dirname(python), "gateway")
+    config = os.path.relpath(env["GATEWAY_CONFIG"], ROOT) \
+        if env["GATEWAY_CONFIG"].startswith(str(ROOT) + os.sep) else env["GATEWAY_CONFIG"]
     print(f"\ngateway at http://{bind}  (config: {env['GATEWAY_CONFIG']})\n"
           f"  curl http://{bind}/users/1\n"
           f"  curl -H 'X-API-Key: demo-key' http://{bind}/orders\n"
@@ -93,6 +103,9 @@ def main() -> int:
           f"  curl -H \"Authorization: Bearer $TOKEN\" http://{bind}/orders\n"
           f"  {python} -m websockets 'ws://{bind}/updates/?access_token=demo-key'"
           f"   (live order updates; type an order number to follow it)\n"
+          f"  {command} consumers add partner --config {config}\n"
+          f"  KEY=$({command} keys issue partner --config {config})\n"
+          f"  curl -H \"X-API-Key: $KEY\" http://{bind}/orders   (no reload: within a second)\n"
           f"  curl http://{bind}/readyz\n"
           f"  open http://{bind}/docs\n"
           "Ctrl-C stops it all.\n", flush=True)

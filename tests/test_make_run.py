@@ -178,3 +178,25 @@ def test_make_run_installs_what_running_needs_and_no_more(tmp_path):
     test_plan = subprocess.run(["make", "-n", "test", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout
     assert "'.[examples,test,docs]'" in test_plan
+
+
+def test_a_consumer_added_while_the_demo_runs_is_served_at_once(demo):
+    """The README's three lines: a consumer and a key made with the CLI while `make run`
+    goes on, the key accepted on a keyed route with no reload."""
+    import time
+    import uuid
+
+    url, _, _ = demo
+    gateway = Path(sys.executable).parent / "gateway"
+    name = f"partner-{uuid.uuid4().hex[:8]}"  # examples/gateway.db outlives the run
+    config = ROOT / "examples" / "gateway.yaml"
+    subprocess.run([gateway, "consumers", "add", name, "--config", config], check=True,
+                   capture_output=True)
+    key = subprocess.run([gateway, "keys", "issue", name, "--config", config], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    issued = time.monotonic()
+    time.sleep(max(0.0, issued + 1.0 - time.monotonic()))
+    answer = requests.get(f"{url}/orders", headers={"X-API-Key": key}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    subprocess.run([gateway, "consumers", "remove", name, "--config", config], check=True,
+                   capture_output=True)
