@@ -22,6 +22,7 @@ is written every :data:`TOUCH_EVERY` seconds, batched, never by a request.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -43,8 +44,6 @@ log = logging.getLogger("gateway.database")
 POLL = 0.25
 #: Seconds between two writes of when keys were last used (shown within 60 s).
 TOUCH_EVERY = 10.0
-#: More changed consumers than this since the last poll: read everything again.
-FULL_RELOAD_OVER = 500
 
 
 class Follower:
@@ -112,7 +111,7 @@ class Follower:
                     select(audit.c.consumer).distinct()
                     .where(audit.c.revision > self.revision, audit.c.revision <= current))
                     .scalars())
-            if changed is None or None in changed or len(changed) > FULL_RELOAD_OVER:
+            if changed is None or None in changed:
                 self._load_all(connection)
             else:
                 self._load(connection, [name for name in changed if name is not None])
@@ -136,6 +135,9 @@ class Follower:
 
     def _load(self, connection: Connection, names: list[str]) -> None:
         for start in range(0, len(names), 100):
+            # a big change (an import) goes in slices: the worker's requests run between
+            # them (time.sleep(0) yields to them under gevent)
+            time.sleep(0)
             chunk = names[start:start + 100]
             entries = [_consumer(row) for row in connection.execute(
                 select(consumers).where(consumers.c.name.in_(chunk))).mappings()]
@@ -158,14 +160,15 @@ class Follower:
 
 
 def _consumer(row) -> ConsumerEntry:
-    return ConsumerEntry(row["name"], row["services"], row["rate_limit"])
+    # names interned: a consumer's entry and its keys' share one string (100,000 of them)
+    return ConsumerEntry(sys.intern(row["name"]), row["services"], row["rate_limit"])
 
 
 def _keys(rows: Iterable) -> Iterable[tuple[bytes, KeyEntry]]:
     for row in rows:
         expires = row["expires_at"]
         yield bytes.fromhex(row["hash"]), KeyEntry(
-            row["id"], row["consumer"], expires.timestamp() if expires is not None else None)
+            row["id"], sys.intern(row["consumer"]), expires.timestamp() if expires is not None else None)
 
 
 def follow(config: GatewayConfig, directory: Directory,

@@ -64,8 +64,9 @@ class Directory:
         self._clock = clock
         self.consumers: dict[str, ConsumerEntry] = {}
         self._keys: dict[bytes, KeyEntry] = {}
-        #: the database's keys of each database consumer (to replace them on a change)
-        self._held: dict[str, tuple[bytes, ...]] = {}
+        #: the database's keys of each database consumer (to replace them on a change): one
+        #: key alone, not in a tuple (most consumers have one; 100,000 tuples are 6 MiB)
+        self._held: dict[str, bytes | tuple[bytes, ...]] = {}
         #: key id -> when it was last used; taken and written off the request path
         self.used: dict[str, float] = {}
         for name, consumer in (file_consumers or {}).items():
@@ -122,11 +123,12 @@ class Directory:
             else:
                 self.consumers.pop(name, None)
             kept = set(new_keys.get(name, ()))
-            for hashed in self._held.pop(name, ()):
+            held = self._held.pop(name, ())
+            for hashed in (held,) if isinstance(held, bytes) else held:
                 if hashed not in kept:
                     self._keys.pop(hashed, None)
             if kept:
-                self._held[name] = tuple(kept)
+                self._held[name] = kept.pop() if len(kept) == 1 else tuple(kept)
 
     def database_consumers(self) -> int:
         return sum(not c.from_file for c in self.consumers.values())
