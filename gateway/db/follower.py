@@ -21,6 +21,7 @@ is written every :data:`TOUCH_EVERY` seconds, batched, never by a request.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -185,6 +186,10 @@ def follow(config: GatewayConfig, directory: Directory,
         raise ConfigError(problems, config.source)
     follower = Follower(engine, directory, operator_path(config), on_state=on_state)
     follower.step()
+    # what was just loaded lives as long as the worker: out of the garbage collector's
+    # sight (100,000 keys are a million objects, and a full collection walking them all
+    # took every few hundred requests of a worker measured 1.5 ms of CPU each, not 0.7)
+    gc.freeze()
     on_state(follower.reachable)
     follower.start()
     return follower
