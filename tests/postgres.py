@@ -139,6 +139,10 @@ class TcpRelay:
                 continue
             server.settimeout(None)
             with self._lock:
+                if self._listener is not listener:  # cut meanwhile
+                    client.close()
+                    server.close()
+                    return
                 self._sockets += [client, server]
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
@@ -156,3 +160,4 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            sock.close()

@@ -347,3 +347,24 @@ def test_the_installed_command_prints_the_key_alone_on_stdout(config_path):
                             capture_output=True, text=True)
     assert issued.returncode == 0 and issued.stderr == ""
     assert issued.stdout.count("\n") == 1 and issued.stdout.startswith("gw_")
+
+
+def test_gateway_admin_runs_the_admin_api_alone(config_path):
+    from tests.conftest import free_port, stop_group, wait_for_port
+
+    run(config_path, "consumers", "add", "alone")
+    port = free_port()
+    process = subprocess.Popen([Path(sys.executable).parent / "gateway", "admin", "--config",
+                                config_path, "--bind", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        wait_for_port(port, process, timeout=60)
+        import requests
+        listed = requests.get(f"http://127.0.0.1:{port}/consumers",
+                              headers=BEARER, timeout=10)
+        assert listed.status_code == 200 and [c["name"] for c in listed.json()] == ["alone"]
+        assert requests.get(f"http://127.0.0.1:{port}/users/echo", headers=BEARER,
+                            timeout=10).status_code == 404  # no gateway routes here
+    finally:
+        stop_group(process)

@@ -90,7 +90,11 @@ def test_two_hosts_follow_the_admin_api_within_a_second(gunicorn_gateway, upstre
         public = requests.get(f"{hosts[0].url}/consumers", headers=headers, timeout=10)
         assert public.status_code == 404 and public.json()["error"] == "not_found"
     assert requests.get(f"{admin}/consumers", timeout=10).status_code == 401
-    assert ADMIN_TOKEN not in hosts[0].log()
+    log = hosts[0].log()
+    assert ADMIN_TOKEN not in log and key not in log and new not in log
+    # the access log names the key by its id
+    assert any(line.get("key_id") == issued.json()["id"] and line["consumer"] == "partner"
+               for line in hosts[0].access_lines(1))
 
 
 def _answers(url: str) -> bool:
@@ -142,6 +146,9 @@ def test_the_database_unreachable_under_load(gunicorn_gateway, upstream, tmp_pat
         assert time.monotonic() - stopped < 5.0 + 1.0  # (six reads of /readyz after it)
         ready = requests.get(f"{gw.url}/readyz", timeout=10)
         assert ready.status_code == 200  # still ready: the keys last known keep working
+        assert ready.json()["status"] == "degraded"
+        assert requests.get(f"{gw.url}/_gateway/status.json", timeout=10).json()[
+            "database"] == "unreachable"
         assert "gateway_database_up 0.0" in requests.get(f"{gw.url}/metrics", timeout=10).text
         assert statuses(gw.url, key, 8) == {200}
         suite_postgres.start()
@@ -165,6 +172,7 @@ def test_the_database_unreachable_under_load(gunicorn_gateway, upstream, tmp_pat
         relay.cut()
     assert seen and all(status < 500 for status in seen), sorted(set(seen))
     log = gw.log()
-    assert log.count("database unreachable:") == 4  # each worker, each time, once
+    # once when it goes, once when it is back, per worker and outage (a loaded machine may
+    # let a worker sleep through the short gap between the two outages: one pair, not two)
+    assert 2 <= log.count("database unreachable:") == log.count("database reachable again") <= 4
     assert "s3cret-pw" not in log and "gateway:***@" in log
-    assert log.count("database reachable again") == 4

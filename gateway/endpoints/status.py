@@ -105,7 +105,9 @@ def status_document() -> dict:
     storage = {"uri": shown(config.storage), **gateway.storage_health.describe()}
     return {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "window_seconds": round(now.taken - then.taken, 1) if then else None,
-            "storage": storage, "services": services, "aggregates": aggregates, "routes": routes}
+            "storage": storage, "services": services, "aggregates": aggregates, "routes": routes,
+            # consumers and keys at runtime: ok, or unreachable (the keys last known serve)
+            "database": gateway.database_state()}
 
 
 def _call_counts(aggregate: str, call: str, service: str, now: Reading,
