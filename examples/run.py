@@ -61,6 +61,18 @@ def backends_only() -> int:
     return 0
 
 
+def demo_config() -> str:
+    """examples/demo.yaml: examples/gateway.yaml with a database beside it
+    (examples/gateway.db), so consumers and keys can be added while the demo runs.
+    Written at each start (and ignored by git): gateway.yaml itself stays the example that
+    starts anywhere with nothing to create first (the Docker image runs it)."""
+    example = ROOT / "examples" / "gateway.yaml"
+    demo = ROOT / "examples" / "demo.yaml"
+    demo.write_text("# written by `make run` (examples/run.py) from gateway.yaml: edit that one\n"
+                    "database: sqlite:///gateway.db\n" + example.read_text())
+    return str(demo)
+
+
 def main() -> int:
     if "--backends-only" in sys.argv[1:]:
         return backends_only()
@@ -68,8 +80,7 @@ def main() -> int:
     # a terminal reads text lines better than JSON (production logs JSON)
     env = dict(os.environ, GATEWAY_WORKERS=os.environ.get("GATEWAY_WORKERS", "1"),
                GATEWAY_LOG_FORMAT=os.environ.get("GATEWAY_LOG_FORMAT", "text"),
-               GATEWAY_CONFIG=os.environ.get(
-                   "GATEWAY_CONFIG", str(ROOT / "examples" / "gateway.yaml")))
+               GATEWAY_CONFIG=os.environ.get("GATEWAY_CONFIG") or demo_config())
     # the database of consumers and keys managed at runtime: created, or brought to
     # this code's schema (twice is harmless)
     upgraded = subprocess.run([sys.executable, "-m", "gateway.cli", "db", "upgrade", "--config",

@@ -189,7 +189,7 @@ def test_a_consumer_added_while_the_demo_runs_is_served_at_once(demo):
     url, _, _ = demo
     gateway = Path(sys.executable).parent / "gateway"
     name = f"partner-{uuid.uuid4().hex[:8]}"  # examples/gateway.db outlives the run
-    config = ROOT / "examples" / "gateway.yaml"
+    config = ROOT / "examples" / "demo.yaml"
     subprocess.run([gateway, "consumers", "add", name, "--config", config], check=True,
                    capture_output=True)
     key = subprocess.run([gateway, "keys", "issue", name, "--config", config], check=True,
