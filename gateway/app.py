@@ -17,11 +17,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import endpoints, state
-from .admin import AdminListener, create_admin_app
 from .compose.aggregate import CallPool
 from .config import ConfigError, GatewayConfig, load_config, parse_config
 from .config.types import is_redis
-from .db.follower import follow
 from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
 from .keyring import Directory, IssuedKeys
@@ -90,8 +88,11 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                for name, problem in failed.items() if config.services[name].validate_}
     # the keys this worker accepts: gateway.yaml's, and the database's, followed
     directory = Directory(config.consumers, IssuedKeys(config.keys.prefix))
-    follower = follow(config, directory, on_state=metrics.database_up) \
-        if config.database is not None else None
+    follower = None
+    if config.database is not None:  # (SQLAlchemy is imported only then: 10 MiB a worker)
+        from .db.follower import follow
+
+        follower = follow(config, directory, on_state=metrics.database_up)
     gateway = app.extensions[EXTENSION] = Gateway(
         config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
         storage_health=health, canaries=canaries, pending_documents=pending,
@@ -134,6 +135,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                                 x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     if config.admin is not None and follower is not None:
         # requests accepted on admin.listen (gunicorn binds it too) go to the Admin API
+        from .admin import AdminListener, create_admin_app
+
         admin = create_admin_app(config, follower.engine, route_names(config))
         app.wsgi_app = AdminListener(app.wsgi_app, admin,  # type: ignore[method-assign]
                                      config.admin.listen)

@@ -9,19 +9,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from limits.storage import Storage
 
 from .compose.aggregate import CallPool
 from .config import GatewayConfig
-from .db.follower import Follower
 from .keyring import Directory
 from .openapi.pending import PendingDocument
 from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
 from .transport import DEFAULT_POOL_SIZE, Upstream
 from .transport.health import HealthChecker
+
+if TYPE_CHECKING:  # (the app imports it only with a database: SQLAlchemy)
+    from .db.follower import Follower
 
 #: The key in ``app.extensions``.
 EXTENSION = "gateway"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import ROOT, free_port, wait_for, wait_for_port
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -120,6 +120,9 @@ def test_one_gib_download_passes_with_flat_memory(gunicorn_gateway, upstream_pro
 
 def test_large_chunked_upload_streams_with_flat_memory(gunicorn_gateway, upstream_process):
     gw = gunicorn_gateway({"services": {"files": upstream_process}}, workers=1)
+    # the worker has loaded the app: its imports are no growth of the upload's (watched
+    # from the port alone, a slow boot's imports once counted 81 MiB)
+    assert wait_for(lambda: "Worker ready" in gw.log(), timeout=60)
     (worker,) = worker_pids(gw.process.pid)
     size, block = 256 * MiB, bytes(range(256)) * 256  # 64 KiB
     digest = hashlib.sha256()

@@ -12,14 +12,14 @@ command that mends it.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import sqlalchemy
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: What a database that cannot be reached (or answers with an error) raises.
 DatabaseError = (sqlalchemy.exc.SQLAlchemyError, OSError)
@@ -72,7 +72,12 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
+# Alembic is imported when a schema is checked or changed, not with this module: a
+# worker reads it once at start, and 12 MiB of imports would stay for nothing.
+
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "gateway.db:migrations")
     return config
@@ -80,10 +85,14 @@ def _alembic_config() -> Config:
 
 def head() -> str:
     """The newest schema version this code knows."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
 
 
 def current(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -93,6 +102,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
     :returns: the version before and after.
     """
+    from alembic import command
+
     before = current(engine)
     config = _alembic_config()
     with engine.begin() as connection:
@@ -103,6 +114,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 def check_schema(engine: Engine, config_path: str) -> None:
     """:raises SchemaError: the schema is missing or not this code's version."""
+    from alembic.script import ScriptDirectory
+
     found, newest = current(engine), head()
     fix = f"run `gateway db upgrade --config {config_path}`"
     where = hidden(engine.url)
