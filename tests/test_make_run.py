@@ -57,8 +57,12 @@ def demo(tmp_path):
                 # Seen twice in full runs only, never alone: the TERM did not reach the
                 # demo's gunicorn. Say what the demo's signal state was, then stop it as a
                 # terminal's Ctrl-C does (to the whole group).
-                print(f"the demo did not stop on TERM in 20 s; its signals: "
-                      f"{signal_state(process.pid)}; its output:\n{out.read_text()}")
+                state = signal_state(process.pid)
+                print(f"the demo did not stop on TERM in 20 s; its signals: {state}; its "
+                      f"output:\n{out.read_text()}")
+                # and where the next session can read it (a passing test's output is not kept)
+                (out.parent / "term-not-honoured.txt").write_text(
+                    f"{state}\ntest process: {signal_state(os.getpid())}\n")
                 os.killpg(process.pid, signal.SIGINT)
                 try:
                     process.wait(timeout=40)

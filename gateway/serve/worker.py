@@ -131,6 +131,8 @@ class GatewayWorker(ggevent.GeventWorker):
         lifecycle.mark_draining()
         for server in BurstAcceptingServer.started:
             server.stop_accepting()
+        if self.alive:  # (said once: a second TERM changes nothing)
+            self.log.info("Worker stopping (pid: %s): no new connection is accepted", self.pid)
         super().handle_exit(sig, frame)
 
     def handle_quit(self, sig, frame) -> None:
