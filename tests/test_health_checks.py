@@ -144,17 +144,18 @@ def test_a_reload_keeps_the_state_of_unchanged_targets(gunicorn_gateway, upstrea
 
     import yaml
 
-    # (15 probes: the loop below must finish before it comes back, on a slow machine too,
-    # and the old workers now serve until the new ones are ready)
-    slow_return = dict(CHECK, healthy_threshold=15)
+    # (it never comes back within the test: the loop below must meet it out however slow
+    # the reload is; 15 probes were once not enough in a full run. Coming back is
+    # test_a_failing_target_leaves_the_rotation_and_comes_back's)
+    slow_return = dict(CHECK, healthy_threshold=1000)
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump({"services": {"orders": {
         "upstream": [upstream.url, upstream2.url], "retries": 0, "health_check": slow_return}}}))
     gw = gunicorn_gateway(str(path), workers=2)
     upstream2.app.health_status = 503
     assert wait_for(lambda: healthy(gw, upstream2.url) == 0.0, timeout=10)
-    # it passes again, but needs 15 probes (15 s) to come back: a worker starting
-    # from nothing would take it at once
+    # it passes again, but needs 1000 probes to come back: a worker starting from nothing
+    # would take it at once
     upstream2.app.health_status = 200
     boots = len(re.findall(r"Booting worker", gw.log()))
     gw.process.send_signal(signal.SIGHUP)
@@ -170,8 +171,6 @@ def test_a_reload_keeps_the_state_of_unchanged_targets(gunicorn_gateway, upstrea
             assert client.post(gw.url + "/orders/items", data=b"x", timeout=10).json()[
                 "upstream"] == "one"
     assert upstream2.app.hits == hits
-    # and it does come back
-    assert wait_for(lambda: status_targets(gw)[upstream2.url]["health"] == "healthy", timeout=30)
 
 
 def test_a_canarys_targets_are_probed_too(gunicorn_gateway, upstream, upstream2):
