@@ -285,12 +285,6 @@ class Records:
                 self._audit(connection, "import", entry["name"])
         return len(entries)
 
-    # -- what the workers follow
-
-    def revision(self) -> int:
-        with self.engine.connect() as connection:
-            return connection.execute(select(revision.c.value)).scalar_one()
-
     # -- the parts
 
     def _writable(self, name: str) -> None:

@@ -129,6 +129,3 @@ class Directory:
                     self._keys.pop(hashed, None)
             if kept:
                 self._held[name] = kept.pop() if len(kept) == 1 else tuple(kept)
-
-    def database_consumers(self) -> int:
-        return sum(not c.from_file for c in self.consumers.values())
