@@ -116,15 +116,18 @@ def wrk(url: str, seconds: float, connections: int, headers: tuple[str, ...] = (
 
 # -- the contenders ---------------------------------------------------------------
 
-def _popen(cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+def _popen(cmd: list[str], env: dict | None = None, root: Path = ROOT) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=root, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def gunicorn(app: str, port: int, env: dict, conf: str = "gunicorn.conf.py",
-             extra: tuple[str, ...] = ()) -> subprocess.Popen:
-    return _popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / conf),
-                   "-b", f"127.0.0.1:{port}", *extra, app], env)
+             extra: tuple[str, ...] = (), root: Path = ROOT) -> subprocess.Popen:
+    """:param root: the checkout to run (``--against``: another commit's, in a worktree)."""
+    if root != ROOT:  # its gateway package, not this checkout's installed one
+        env = {**env, "PYTHONPATH": str(root)}
+    return _popen([sys.executable, "-m", "gunicorn", "-c", str(root / conf),
+                   "-b", f"127.0.0.1:{port}", *extra, app], env, root)
 
 
 def uvicorn(app: str, port: int, workers: int, env: dict | None = None) -> subprocess.Popen:
@@ -159,7 +162,8 @@ def jwt_config(path: Path, upstream: str, jwks_uri: str) -> Path:
 
 
 def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
-               tmp: Path, idp: issuer.BenchIssuer, cluster_url: str) -> list[Contender]:
+               tmp: Path, idp: issuer.BenchIssuer, cluster_url: str,
+               against: list[tuple[str, Path]] = ()) -> list[Contender]:
     gateway_env = {"GATEWAY_WORKERS": str(workers)}
     user_proxy = ("-w", str(workers), "-k", "gthread", "--threads", "8")
     env = {"BENCH_UPSTREAM": backend_url}
@@ -177,11 +181,16 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
     in_file, file_key = api_keys.ten_in_file(tmp / "keys-file.yaml", backend_url)
     in_database, database_key = api_keys.many_in_database(tmp / "keys-db.yaml", backend_url)
 
-    def gateway(config: Path, extra: tuple[str, ...] = ()) -> Callable[[int], subprocess.Popen]:
+    def gateway(config: Path, extra: tuple[str, ...] = (),
+                root: Path = ROOT) -> Callable[[int], subprocess.Popen]:
         return lambda p: gunicorn("wsgi:app", p, {**gateway_env, "GATEWAY_CONFIG": str(config)},
-                                  extra=extra)
+                                  extra=extra, root=root)
 
-    return [
+    # --against REF: the same two rows from another commit, in the same rounds
+    earlier = [contender for ref, root in against for contender in (
+        Contender(f"{PROXY} @ {ref}", gateway(proxy_only, root=root)),
+        Contender(f"{FULL} @ {ref}", gateway(full, root=root), headers=key))]
+    return earlier + [
         Contender("backend alone (nginx return 200)", lambda p: nginx.backend(p)),
         Contender("nginx proxy_pass", lambda p: nginx.proxy(p, backend_port, workers)),
         # gunicorn.conf.py validates a gateway config even for another app
@@ -367,6 +376,11 @@ def report(field: dict[str, Contender], rss: tuple[int, int] | None) -> list[tup
     checks = [(f"{top} / {bottom} = {ratio(top, bottom):.2f} (>= {target:g})",
                ratio(top, bottom) >= target) for top, bottom, target in RATIOS
               if top in field and bottom in field]  # --only runs some rows
+    for row in (PROXY, FULL):  # --against: this checkout against another commit
+        for name in field:
+            if name.startswith(f"{row} @ ") and row in field:
+                checks.append((f"{row} / {name} = {ratio(row, name):.2f} (>= 0.97)",
+                               ratio(row, name) >= 0.97))
     if PROXY in field:
         # every round, not the median: one round with one worker doing all the work
         # halves that round's req/s and every ratio taken in it
@@ -405,8 +419,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="", help="run only contenders whose name has this "
-                        "(several: a|b)")
+                        "(several: a|b; =name: that name exactly)")
     parser.add_argument("--no-rss", action="store_true", help="skip the 100k-request RSS check")
+    parser.add_argument("--against", metavar="REF", action="append", default=[],
+                        help="also run the proxy-only and full chain rows from this git "
+                        "commit (a worktree; repeatable), for a ratio of the same run")
+    parser.add_argument("--hogs", type=int, default=0, help="processes that burn CPU for the "
+                        "whole run: the figures of a busy machine (issue 30's storm)")
     args = parser.parse_args()
     for tool in ("wrk",):
         if not shutil.which(tool):
@@ -421,13 +440,20 @@ def main() -> int:
     backend = nginx.backend(backend_port)
     slow = nginx.slow_backend(slow_port)
     backend_url = f"http://127.0.0.1:{backend_port}"
+    hogs: list[subprocess.Popen] = []
     try:
         wait_for_port(backend_port, backend)
         wait_for_port(slow_port, slow)
         idp = issuer.BenchIssuer(free_port())
+        against = [(ref, tmp / f"against-{i}") for i, ref in enumerate(args.against)]
+        for ref, root in against:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet",
+                            str(root), ref], check=True)
         field = contenders(args.workers, backend_url, backend_port,
-                           f"http://127.0.0.1:{slow_port}", tmp, idp, cluster.url)
-        field = [c for c in field if any(part in c.name for part in args.only.split("|"))]
+                           f"http://127.0.0.1:{slow_port}", tmp, idp, cluster.url, against)
+        field = [c for c in field if any(c.name == part[1:] if part.startswith("=")
+                                         else part in c.name for part in args.only.split("|"))]
+        hogs.extend(busy_loop() for _ in range(args.hogs))
         for round_ in range(args.rounds):
             for contender in field:
                 measure(contender, args.seconds)
@@ -437,12 +463,17 @@ def main() -> int:
         ws_rows = websocket_rows(args, tmp) if not args.only or "websocket" in args.only \
             else None
     finally:
-        for process in (backend, slow):
+        for process in (backend, slow, *hogs):
             process.terminate()
             process.wait(timeout=30)
         cluster.stop()
+        for i, _ in enumerate(args.against):
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(tmp / f"against-{i}")], check=False)
 
     by_name = {c.name: c.median() for c in field}
+    if args.hogs:
+        print(f"\n{args.hogs} processes burned CPU throughout (--hogs)", end="")
     print(f"\n{os.cpu_count()} cores, {args.workers} workers per Python contender, medians of "
           f"{args.rounds} interleaved rounds of {args.seconds:g} s (wrk; 32 connections "
           "unless noted)\n")
@@ -468,6 +499,11 @@ def main() -> int:
     for text in worker_model(by_name):
         print(text)
     return 0
+
+
+def busy_loop() -> subprocess.Popen:
+    """A process that burns one core until terminated (``--hogs``)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
 def websocket_rows(args, tmp: Path) -> websocket.WebSocketRows:
