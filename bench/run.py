@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import issuer, nginx, validation, websocket  # noqa: E402
 from bench import keys as api_keys  # noqa: E402
+from bench import usage as usage_rows  # noqa: E402
+from gateway.config import hash_key  # noqa: E402
 from tests.conftest import RedisClusterServers, free_port, wait_for_port  # noqa: E402
 
 BENCH_KEY = "bench-key"
@@ -180,6 +182,9 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
     post_1k, validated = validation.files(tmp, full)
     in_file, file_key = api_keys.ten_in_file(tmp / "keys-file.yaml", backend_url)
     in_database, database_key = api_keys.many_in_database(tmp / "keys-db.yaml", backend_url)
+    usage_on, usage_off = (usage_rows.config(tmp / f"usage-{state}.yaml", backend_url,
+                                             hash_key(BENCH_KEY), BENCH_REDIS, state == "on")
+                           for state in ("on", "off"))
 
     def gateway(config: Path, extra: tuple[str, ...] = (),
                 root: Path = ROOT) -> Callable[[int], subprocess.Popen]:
@@ -215,6 +220,9 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
         # issue 31: a key looked up by its hash costs the same among 100,000 as among 10
         Contender(api_keys.IN_FILE, gateway(in_file), headers=(f"X-API-Key: {file_key}",),
                   warmup=api_keys.WARMUP),
+        # issue 32: usage records cost nothing a request can see
+        Contender(usage_rows.ON, gateway(usage_on), headers=key),
+        Contender(usage_rows.OFF, gateway(usage_off), headers=key),
         Contender(api_keys.IN_DATABASE, gateway(in_database),
                   headers=(f"X-API-Key: {database_key}",), warmup=api_keys.WARMUP),
         Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
@@ -365,6 +373,7 @@ RATIOS = [
     (FULL_JWT, FULL, 0.9),
     (validation.VALIDATED, validation.PLAIN, 0.8),
     (api_keys.IN_DATABASE, api_keys.IN_FILE, 0.95),
+    (usage_rows.ON, usage_rows.OFF, 0.97),
 ]
 
 
@@ -460,6 +469,12 @@ def main() -> int:
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         rss = None if args.no_rss or args.only else rss_over(100_000, backend_url, args.workers,
                                                              tmp)
+        flush = None
+        if not args.only or "usage" in args.only:
+            import redis
+
+            client = redis.Redis.from_url(BENCH_REDIS)
+            flush = usage_rows.flush_cost(tmp / "usage-on.yaml", lambda: client)
         ws_rows = websocket_rows(args, tmp) if not args.only or "websocket" in args.only \
             else None
     finally:
@@ -489,6 +504,11 @@ def main() -> int:
     print()
     for text, met in report({c.name: c for c in field}, rss):
         print(f"{'met    ' if met else 'NOT MET'}  {text}")
+    if flush is not None:
+        print()
+        for where, ms in flush.items():
+            print(f"usage flush of {usage_rows.PAIRS} consumer × route pairs, {where}: "
+                  f"{ms:.1f} ms (median of 20)")
     if ws_rows is not None:
         print()
         for line in ws_rows.report():

@@ -134,6 +134,11 @@ ADVICE: dict[str, tuple[str, str]] = {
     "origin_not_allowed": ("A CORS preflight or WebSocket handshake came from an `Origin` not "
                            "in the route's `cors.origins`.",
                            "Serve the page from an allowed origin."),
+    "quota_exhausted": ("The consumer has used its allowance for the calendar period (its "
+                        "plan's or its own `quota`, e.g. `10000/month`, in UTC). "
+                        "`Retry-After` and `X-Quota-Reset` say when the next period starts.",
+                        "Wait for the next period, or move to a plan with a larger quota: "
+                        "slowing down does not help."),
     "rate_limited": ("The consumer (or client address) used up a quota: the route's "
                      "`rate_limit` or the consumer's own. `Retry-After` and the "
                      "`RateLimit-*` headers say when it resets.",

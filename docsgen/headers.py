@@ -65,7 +65,12 @@ HEADERS: dict[str, tuple[tuple[str, str], ...]] = {
                                      "routes with a quota"),),
     "RateLimit-Remaining": ((CLIENT_OUT, "hits left in the current window"),),
     "RateLimit-Reset": ((CLIENT_OUT, "seconds until the window resets"),),
-    "Retry-After": ((CLIENT_OUT, "on 429 `rate_limited`, 503 `upstream_unavailable` and "
+    "X-Quota-Limit": ((CLIENT_OUT, "the consumer's allowance for the calendar period "
+                                   "(its plan's or its own `quota`)"),),
+    "X-Quota-Remaining": ((CLIENT_OUT, "what is left of it after this request (0 on "
+                                       "`quota_exhausted`)"),),
+    "X-Quota-Reset": ((CLIENT_OUT, "seconds until the period (month or day, UTC) ends"),),
+    "Retry-After": ((CLIENT_OUT, "on 429 `rate_limited` and `quota_exhausted`, 503 `upstream_unavailable` and "
                                  "`identity_provider_unavailable`: seconds to wait"),),
     "WWW-Authenticate": ((CLIENT_OUT, "the RFC 6750 challenge on 401 and 403 token "
                                       "refusals"),),

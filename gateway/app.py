@@ -22,10 +22,11 @@ from .config import ConfigError, GatewayConfig, load_config, parse_config
 from .config.types import is_redis
 from .errors import register_error_handlers
 from .extension import EXTENSION, Gateway
-from .keyring import Directory, IssuedKeys
+from .keyring import Directory
 from .openapi import openapi_document, service_documents
 from .openapi.pending import PendingDocument
 from .policies import build as policies
+from .policies.allowance import ServiceCounts
 from .routing import CONFIG_CHECKS, ConnectionSlots, Mirror, register_routes, route_names
 from .storage import open_storage, redis_connection
 from .telemetry import accesslog, metrics
@@ -36,6 +37,7 @@ from .tokens import Verifier
 from .transport import DEFAULT_POOL_SIZE, Reach, Upstream
 from .transport.breaker import breaker_factory
 from .transport.health import Board, FileBoard, HealthChecker, RedisBoard
+from .usage import Outbox, UsageRecorder
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
@@ -87,7 +89,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                                      have_copy=documents[name] is not None)
                for name, problem in failed.items() if config.services[name].validate_}
     # the keys this worker accepts: gateway.yaml's, and the database's, followed
-    directory = Directory(config.consumers, IssuedKeys(config.keys.prefix))
+    directory = Directory.of(config)
     follower = None
     if config.database is not None:  # (SQLAlchemy is imported only then: 10 MiB a worker)
         from .db.follower import follow
@@ -99,8 +101,14 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         openapi=openapi_document(config, upstreams, documents=documents),
         directory=directory, follower=follower)
 
+    # usage per consumer, service and hour, counted as each access-log line is written and
+    # flushed in the background: to the storage (/_gateway/usage) and the database
+    gateway.service_counts = ServiceCounts(redis_connection(storage))
+    if config.usage.enabled:
+        gateway.usage = usage_recorder(config, gateway.service_counts, follower)
     # after_request hooks run in reverse: the access log registers first to run last
-    accesslog.init_app(app, log_format(config))
+    accesslog.init_app(app, log_format(config),
+                       listeners=[gateway.usage.record] if gateway.usage is not None else [])
     metrics.init_app(app)
     state.init_app(app, set(route_names(config)))
     if config.tracing is not None:
@@ -111,9 +119,11 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     routes = register_routes(app, config, upstreams, gateway.call_pool,
                              ConnectionSlots(storage, health.on_error("websocket")), canaries,
                              mirrors)
+    quotas = policies.quotas_for(config, routes, storage, health, directory)
+    gateway.quota_allowances = quotas.allowances if quotas is not None else None
+    gateway.tokens = Verifier(config.issuers) if config.issuers else None
     policies.install(app, config, routes, storage, health, documents=documents,
-                     pending=pending, directory=directory,
-                     tokens=Verifier(config.issuers) if config.issuers else None)
+                     pending=pending, directory=directory, tokens=gateway.tokens, quotas=quotas)
     for name, document in pending.items():
         validate = config.services[name].validate_
         assert validate is not None
@@ -141,6 +151,20 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         app.wsgi_app = AdminListener(app.wsgi_app, admin,  # type: ignore[method-assign]
                                      config.admin.listen)
     return app
+
+
+def usage_recorder(config: GatewayConfig, counts: ServiceCounts, follower) -> UsageRecorder:
+    """The worker's usage recorder, flushing to the storage's per-period counts and, with
+    a database, to its usage table; started."""
+    outboxes = [Outbox("the storage", counts.write, on_dropped=metrics.usage_dropped)]
+    if follower is not None:
+        from .db.usage import usage_writer
+
+        outboxes.append(Outbox("the database", usage_writer(follower.engine),
+                               on_dropped=metrics.usage_dropped))
+    recorder = UsageRecorder(outboxes, config.usage.flush_seconds)
+    recorder.start()
+    return recorder
 
 
 def log_format(config: GatewayConfig) -> str:

@@ -18,10 +18,13 @@ from .compose.aggregate import CallPool
 from .config import GatewayConfig
 from .keyring import Directory
 from .openapi.pending import PendingDocument
+from .policies.allowance import Allowances, ServiceCounts
 from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
+from .tokens import Verifier
 from .transport import DEFAULT_POOL_SIZE, Upstream
 from .transport.health import HealthChecker
+from .usage import UsageRecorder
 
 if TYPE_CHECKING:  # (the app imports it only with a database: SQLAlchemy)
     from .db.follower import Follower
@@ -56,6 +59,14 @@ class Gateway:
     #: consumers and keys at runtime: this worker's, and what keeps them current
     directory: Directory = field(default_factory=Directory)
     follower: Follower | None = None
+    #: usage per consumer, service and hour (gateway/usage), and the per-period counts
+    #: its flushes keep for /_gateway/usage
+    usage: UsageRecorder | None = None
+    service_counts: ServiceCounts = field(default_factory=ServiceCounts)
+    #: the consumers' allowances (gateway/policies/allowance.py), when a route counts them
+    quota_allowances: Allowances | None = None
+    #: the issuers' token verifier, when issuers are configured
+    tokens: Verifier | None = None
 
     def database_state(self) -> str | None:
         """``ok`` or ``unreachable`` with a ``database:``, else None."""

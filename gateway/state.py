@@ -106,6 +106,8 @@ class RequestState:
     request_body: Any = None
     #: the quota window that refused the request (gateway/policies/quota.py)
     quota_refused_by: Any = None
+    #: what the request did to its consumer's allowance (policies/allowance.py's Spent)
+    allowance: Any = None
 
     def caller(self) -> str:
         """Who is calling, for whatever counts or keys by caller (quotas, the canary's

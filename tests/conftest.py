@@ -102,7 +102,7 @@ class Gateway:
 def make_gateway():
     servers = []
 
-    def build(config: dict) -> Gateway:
+    def build(config: dict | str) -> Gateway:
         app = create_app(config)
         server = ServerThread(app)
         servers.append(server)
@@ -122,6 +122,9 @@ def make_gateway():
         follower = server.app.extensions["gateway"].follower
         if follower is not None:
             follower.stop()  # its thread polling the database
+        usage = server.app.extensions["gateway"].usage
+        if usage is not None:
+            usage.stop()  # its flushing thread
 
 
 @dataclass

@@ -11,7 +11,8 @@ from gateway.telemetry import accesslog
 from tests.conftest import raw_request
 
 FIELDS = {"time", "request_id", "method", "path", "status", "duration_ms", "service",
-          "consumer", "issuer", "upstream", "upstream_ms", "client_ip", "bytes_sent", "cache", "trace_id"}
+          "consumer", "issuer", "upstream", "upstream_ms", "client_ip", "bytes_received",
+          "bytes_sent", "cache", "trace_id"}
 
 
 @pytest.fixture
@@ -41,7 +42,16 @@ def test_proxied_request_is_logged_with_every_field(make_gateway, upstream, acce
     assert entry["service"] == "users" and entry["upstream"] == upstream.url
     assert entry["client_ip"] == "127.0.0.1"
     assert entry["bytes_sent"] == len(resp.body) == 2
+    assert entry["bytes_received"] == 0
     assert entry["duration_ms"] >= entry["upstream_ms"] > 0
+
+
+def test_the_request_body_bytes_are_logged(make_gateway, upstream, access_lines):
+    gw = make_gateway({"services": {"users": upstream.url}})
+    raw_request(gw.port, "POST", "/users/echo", headers={"Content-Type": "text/plain"},
+                body=b"x" * 1234)
+    (entry,) = wait_for(access_lines, 1)
+    assert entry["bytes_received"] == 1234
 
 
 def test_gateway_errors_are_logged_too(make_gateway, upstream, access_lines):

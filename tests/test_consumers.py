@@ -66,8 +66,8 @@ def test_no_database_and_no_schema_are_refused_naming_the_fix(tmp_path, upstream
         from gateway.app import create_app
         create_app(str(path))
     # only the upgrade creates it, and twice is harmless
-    assert run(path, "db", "upgrade")[1].endswith("schema created at version 0001\n")
-    assert run(path, "db", "upgrade")[1].endswith("schema already at version 0001\n")
+    assert run(path, "db", "upgrade")[1].endswith("schema created at version 0002\n")
+    assert run(path, "db", "upgrade")[1].endswith("schema already at version 0002\n")
     assert run(path, "check")[0] == 0
 
 
@@ -245,7 +245,8 @@ def test_admin_shapes_statuses_and_the_audit_log(admin):
     added = admin.post("/consumers", json={"name": "acme", "rate_limit": "10/second"},
                        headers=BEARER)
     assert added.status_code == 201
-    assert set(added.json) == {"name", "rate_limit", "services", "metadata", "created_at"}
+    assert set(added.json) == {"name", "plan", "rate_limit", "quota", "services", "metadata",
+                                "created_at"}
     assert added.json["services"] is None and added.json["metadata"] == {}
     assert added.json["created_at"].endswith("Z")
     assert admin.get("/consumers", headers=BEARER).json == [added.json]

@@ -10,7 +10,7 @@ import requests
 from gateway.config import hash_key
 from tests.backends import shop_backend
 from tests.browser import Browser
-from tests.conftest import dead_port
+from tests.conftest import dead_port, wait_for
 from tests.upstream import ServerThread, UpstreamApp
 
 
@@ -100,3 +100,38 @@ def test_the_page_shows_a_service_turning_red(make_gateway, tmp_path):
     assert 'class="service state-down" data-service="users"' in down, down[:3000]
     assert 'class="target down"' in down
     assert browser.screenshot(page, "status").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_the_consumers_panel_shows_the_busiest_and_the_quotas_nearly_spent(make_gateway,
+                                                                          tmp_path, upstream):
+    import yaml
+
+    from tests.test_consumers import run
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump({
+        "database": "sqlite:///gateway.db", "usage": {"flush_seconds": 0.2},
+        "plans": {"small": {"quota": "10/month"}, "large": {"quota": "100/month"}},
+        "consumers": {"acme": {"keys": ["acme-key"], "plan": "small"},
+                      "beta": {"keys": ["beta-key"], "plan": "large"}},
+        "services": {"users": {"upstream": upstream.url, "auth": "api_key"}}}))
+    assert run(path, "db", "upgrade")[0] == 0
+    gw = make_gateway(str(path))
+    for key, count in (("acme-key", 9), ("beta-key", 3)):
+        for _ in range(count):
+            requests.get(f"{gw.url}/users/1", headers={"X-API-Key": key}, timeout=10)
+    requests.get(f"{gw.url}/users/1", timeout=10)  # anonymous: never among the consumers
+    assert wait_for(lambda: len(gw.app.extensions["gateway"].usage.tally) == 0, timeout=10)
+
+    def panel():
+        return status(gw.url)["consumers"]
+    assert wait_for(lambda: len(panel()["top"]) == 2, timeout=15), panel()
+    assert [(c["consumer"], c["requests"]) for c in panel()["top"]] == [("acme", 9), ("beta", 3)]
+    assert [(q["consumer"], q["used"], q["limit"]) for q in panel()["quotas"]] == \
+        [("acme", 9, 10)]  # beta's 3 of 100 is not close to its end
+    dom = Browser(tmp_path / "profile", budget_ms=4000).dom(f"{gw.url}/_gateway/status")
+    busiest, nearly_spent = dom.split('id="consumers"')[1].split('id="quotas"')
+    assert 'data-consumer="acme"' in busiest and 'data-consumer="beta"' in busiest
+    assert 'data-consumer="acme"' in nearly_spent and "90 %" in nearly_spent
+    assert 'data-consumer="beta"' not in nearly_spent

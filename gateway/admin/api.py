@@ -13,7 +13,7 @@ JSON pointer of the first problem (``""`` for the whole body).
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Flask, Response, jsonify, request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -62,7 +62,8 @@ def create_admin_app(config: GatewayConfig, engine: Engine, routes: list[str]) -
 
     def records() -> Records:
         return Records(engine, actor=request.environ["gateway.admin_actor"],
-                       read_only=read_only, routes=routes, issued=issued)
+                       read_only=read_only, routes=routes, issued=issued,
+                       plans=set(config.plans))
 
     @app.before_request
     def authenticate() -> None:
@@ -151,6 +152,13 @@ def create_admin_app(config: GatewayConfig, engine: Engine, routes: list[str]) -
                 raise GatewayError(400, "bad_request", f"since: {since!r} has no time zone "
                                    "(add Z for UTC)")
         return jsonify(records().audit_since(moment))
+
+    @app.get("/usage")
+    def usage():
+        from ..db.usage import report, usage_query
+
+        query = usage_query(request.args, datetime.now(UTC))
+        return jsonify(report(engine, query))
 
     return app
 

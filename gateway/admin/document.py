@@ -30,10 +30,14 @@ ERRORS = {"401": _answer("no or a wrong bearer token", _ref("Error")),
 
 
 def admin_document() -> dict[str, Any]:
-    consumer = {"type": "object", "required": ["name", "rate_limit", "services", "metadata",
-                                                "created_at"],
+    consumer = {"type": "object", "required": ["name", "plan", "rate_limit", "quota",
+                                                "services", "metadata", "created_at"],
                 "properties": {"name": {"type": "string"},
+                               "plan": {"type": ["string", "null"],
+                                        "description": "a plan of gateway.yaml"},
                                "rate_limit": {"type": ["string", "null"]},
+                               "quota": {"type": ["string", "null"],
+                                         "description": "N/month or N/day (UTC)"},
                                "services": {"type": ["array", "null"],
                                             "items": {"type": "string"}},
                                "metadata": {"type": "object",
@@ -57,7 +61,7 @@ def admin_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Consumer": consumer, "Key": key,
+                "Consumer": consumer, "Key": key, "Usage": _usage_row(),
                 "NewConsumer": ConsumerFields.model_json_schema(),
                 "ConsumerChanges": ConsumerChanges.model_json_schema(),
                 "Audit": {"type": "object", "properties": {
@@ -83,7 +87,7 @@ def admin_document() -> dict[str, Any]:
                 "get": {"summary": "One consumer",
                         "responses": {"200": _answer("the consumer", _ref("Consumer")),
                                       **ERRORS}},
-                "patch": {"summary": "Change a consumer's rate_limit, services or metadata",
+                "patch": {"summary": "Change a consumer's plan, rate_limit, quota, services or metadata",
                           "requestBody": _body(_ref("ConsumerChanges")),
                           "responses": {"200": _answer("changed", _ref("Consumer")), **ERRORS}},
                 "delete": {"summary": "Remove a consumer (its keys stop working)",
@@ -119,5 +123,38 @@ def admin_document() -> dict[str, Any]:
                             "type": "string", "format": "date-time"}}],
                         "responses": {"200": _answer("the audit records", {
                             "type": "array", "items": _ref("Audit")}), **ERRORS}}},
+            "/usage": {
+                "get": {"summary": "Usage per consumer, service and period, as `gateway "
+                                   "usage --format json` prints it",
+                        "parameters": [
+                            _query("consumer", {"type": "string"}),
+                            _query("service", {"type": "string"}),
+                            _query("from", {"type": "string"}, "a UTC date or ISO-8601 time, "
+                                   "inclusive (default: the start of this month)"),
+                            _query("to", {"type": "string"}, "exclusive"),
+                            _query("by", {"enum": ["hour", "day", "month"],
+                                          "default": "day"})],
+                        "responses": {"200": _answer("one row per consumer, service and "
+                                                     "period", {"type": "array",
+                                                                "items": _ref("Usage")}),
+                                      "400": _answer("a parameter that is not what it takes",
+                                                     _ref("Error")), **ERRORS}}},
         },
     }
+
+
+def _query(name: str, schema: dict, description: str = "") -> dict:
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+def _usage_row() -> dict[str, Any]:
+    counts = ("requests", "status_2xx", "status_3xx", "status_4xx", "status_5xx",
+              "status_429", "bytes_in", "bytes_out")
+    return {"type": "object",
+            "required": ["consumer", "service", "period_start", *counts, "latency_p50_ms",
+                         "latency_p95_ms"],
+            "properties": {"consumer": {"type": "string"}, "service": {"type": "string"},
+                           "period_start": {"type": "string", "format": "date-time"},
+                           **{name: {"type": "integer"} for name in counts},
+                           "latency_p50_ms": {"type": ["integer", "null"]},
+                           "latency_p95_ms": {"type": ["integer", "null"]}}}

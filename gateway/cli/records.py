@@ -1,11 +1,12 @@
-"""The ``gateway`` commands that manage the database's consumers and keys.
+"""The ``gateway`` commands that manage the database's consumers and keys, and read usage.
 
 - ``gateway db upgrade``: create or migrate the schema (twice is harmless).
-- ``gateway consumers add|list|show|remove``, ``gateway keys
+- ``gateway consumers add|set|list|show|remove``, ``gateway keys
   issue|list|revoke|rotate``: the changes the Admin API makes, by
   ``cli:<OS user>`` in the audit log.
 - ``gateway export`` / ``gateway import FILE``: every consumer and key hash as
   JSON (a backup, or a move from SQLite to PostgreSQL).
+- ``gateway usage``: the usage records, per consumer, service and period.
 - ``gateway admin``: the Admin API alone, under gunicorn.
 
 Each exits 0 when done and 1 with one line on stderr when refused (unknown
@@ -14,6 +15,7 @@ consumer, duplicate name, bad duration, no database configured).
 
 from __future__ import annotations
 
+import csv
 import getpass
 import json
 import os
@@ -31,7 +33,7 @@ from ..config import GatewayConfig
 from ..db import Records, Refused, SchemaError, check_schema, hidden, open_engine, upgrade
 from ..db.checks import first_line, operator_path
 from ..db.engine import DatabaseError
-from ..db.records import ConsumerFields, invalid
+from ..db.records import ConsumerChanges, ConsumerFields, Invalid, invalid
 from ..keyring import IssuedKeys
 from ..routing import route_names
 from .commands import config_option, load_or_exit, main
@@ -103,7 +105,8 @@ def records(path: str | None) -> Iterator[Records]:
     config = database_config(path)
     with opened(config) as engine:
         yield Records(engine, actor=f"cli:{_os_user()}", read_only=set(config.consumers),
-                      routes=route_names(config), issued=IssuedKeys(config.keys.prefix))
+                      routes=route_names(config), issued=IssuedKeys(config.keys.prefix),
+                      plans=set(config.plans))
 
 
 def _os_user() -> str:
@@ -154,32 +157,90 @@ def consumers() -> None:
     pass
 
 
-@consumers.command("add", help="Add a consumer.")
-@click.argument("name")
-@click.option("--rate-limit", metavar="LIMIT", help="its own limit, e.g. 100/minute")
-@click.option("--services", metavar="A,B", help="the services it may use (default: all)")
-@click.option("--meta", metavar="K=V", multiple=True, help="metadata (repeatable)")
-@config_option
-def consumers_add(name: str, rate_limit: str | None, services: str | None,
-                  meta: tuple[str, ...], path: str | None) -> None:
+def _metadata(meta: tuple[str, ...]) -> dict[str, str]:
     metadata = {}
     for item in meta:
         key, sep, value = item.partition("=")
         if not sep or not key:
             refuse(f"--meta: {item!r} is not k=v")
         metadata[key] = value
-    listed = [s.strip() for s in services.split(",") if s.strip()] if services is not None \
+    return metadata
+
+
+def _listed(services: str | None) -> list[str] | None:
+    return [s.strip() for s in services.split(",") if s.strip()] if services is not None \
         else None
+
+
+def _option_error(error: ValidationError) -> str:
+    """A field's problem, naming the command-line option that gave it."""
+    return _option_message(invalid(error).message)
+
+
+def _option_message(message: str) -> str:
+    """``rate_limit: ...`` as ``--rate-limit: ...`` (the option that gave the field)."""
+    field, sep, rest = message.partition(":")
+    if field in ("rate_limit", "quota", "plan", "services", "metadata"):
+        return f"--{field.replace('_', '-').replace('metadata', 'meta')}{sep}{rest}"
+    return f"NAME{sep}{rest}" if field == "name" else message
+
+
+@consumers.command("add", help="Add a consumer.")
+@click.argument("name")
+@click.option("--plan", metavar="PLAN", help="a plan of gateway.yaml (plans:)")
+@click.option("--rate-limit", metavar="LIMIT", help="its own limit, e.g. 100/minute "
+              "(replaces its plan's)")
+@click.option("--quota", metavar="N/PERIOD", help="its own allowance, e.g. 10000/month "
+              "(replaces its plan's)")
+@click.option("--services", metavar="A,B", help="the services it may use (default: all)")
+@click.option("--meta", metavar="K=V", multiple=True, help="metadata (repeatable)")
+@config_option
+def consumers_add(name: str, plan: str | None, rate_limit: str | None, quota: str | None,
+                  services: str | None, meta: tuple[str, ...], path: str | None) -> None:
     try:
-        fields = ConsumerFields(name=name, rate_limit=rate_limit, services=listed,
-                                metadata=metadata)
+        fields = ConsumerFields(name=name, plan=plan, rate_limit=rate_limit, quota=quota,
+                                services=_listed(services), metadata=_metadata(meta))
     except ValidationError as error:  # one line, naming the option
-        refuse(invalid(error).message.replace("rate_limit:", "--rate-limit:")
-               .replace("name:", "NAME:"))
+        refuse(_option_error(error))
         return
     with records(path) as store:
-        store.add_consumer(fields)
+        try:
+            store.add_consumer(fields)
+        except Invalid as error:
+            refuse(_option_message(error.message))
     click.echo(f"consumer {name!r} added")
+
+
+@consumers.command("set", help="Change a consumer's plan, limits or services (an empty "
+                   "value unsets one: --plan '').")
+@click.argument("name")
+@click.option("--plan", metavar="PLAN", help="a plan of gateway.yaml (plans:)")
+@click.option("--rate-limit", metavar="LIMIT", help="its own limit, e.g. 100/minute")
+@click.option("--quota", metavar="N/PERIOD", help="its own allowance, e.g. 10000/month")
+@click.option("--services", metavar="A,B", help="the services it may use")
+@click.option("--meta", metavar="K=V", multiple=True, help="metadata (repeatable; replaces it)")
+@config_option
+def consumers_set(name: str, plan: str | None, rate_limit: str | None, quota: str | None,
+                  services: str | None, meta: tuple[str, ...], path: str | None) -> None:
+    given: dict = {field: value or None for field, value in (
+        ("plan", plan), ("rate_limit", rate_limit), ("quota", quota)) if value is not None}
+    if services is not None:
+        given["services"] = _listed(services) if services else None
+    if meta:
+        given["metadata"] = _metadata(meta)
+    if not given:
+        refuse("nothing to change: give --plan, --rate-limit, --quota, --services or --meta")
+    try:
+        changes = ConsumerChanges(**given)
+    except ValidationError as error:
+        refuse(_option_error(error))
+        return
+    with records(path) as store:
+        try:
+            store.update_consumer(name, changes)
+        except Invalid as error:
+            refuse(_option_message(error.message))
+    click.echo(f"consumer {name!r} changed")
 
 
 @consumers.command("list", help="List the consumers.")
@@ -191,7 +252,7 @@ def consumers_list(output: str, path: str | None) -> None:
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
     else:
-        _table(rows, ["name", "rate_limit", "services", "created_at"])
+        _table(rows, ["name", "plan", "rate_limit", "quota", "services", "created_at"])
 
 
 @consumers.command("show", help="Show a consumer and its keys (as JSON).")
@@ -320,3 +381,41 @@ def admin(path: str | None, bind: str | None) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "--bind",
                                bind or config.admin.listen, "--workers", "1", "--threads", "4",
                                "--access-logfile", "-", "gateway.admin.wsgi:app"], env)
+
+
+# -- gateway usage
+
+@main.command(help="Usage per consumer, service and period, from the database's records: "
+              "requests, answers by class, bytes, p50/p95 latency (UTC).")
+@click.option("--consumer", metavar="NAME", help="one consumer (anonymous: requests that "
+              "named none)")
+@click.option("--service", metavar="NAME", help="one service, blueprint or aggregate")
+@click.option("--from", "start", metavar="DATE", help="from this UTC date or ISO-8601 time, "
+              "inclusive (default: the start of this month)")
+@click.option("--to", "end", metavar="DATE", help="to this UTC date or ISO-8601 time, exclusive")
+@click.option("--by", type=click.Choice(["hour", "day", "month"]), default="day",
+              show_default=True, help="one row per consumer, service and this period")
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]),
+              default="table", show_default=True)
+@config_option
+def usage(consumer: str | None, service: str | None, start: str | None, end: str | None,
+          by: str, output: str, path: str | None) -> None:
+    from ..db.usage import FIELDS, report, usage_query
+
+    config = database_config(path)
+    try:
+        asked = usage_query({"consumer": consumer, "service": service, "from": start,
+                             "to": end, "by": by}, datetime.now(UTC))
+    except Refused as error:
+        refuse(f"--{error.message}")
+        return
+    with opened(config) as engine:
+        rows = report(engine, asked)
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif output == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        _table(rows, list(FIELDS))

@@ -13,15 +13,27 @@ from .policies import RoutePolicies
 
 #: Paths the gateway serves itself; no service or blueprint may take them.
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/_gateway",
-                  "/_gateway/status", "/_gateway/status.json")
+                  "/_gateway/status", "/_gateway/status.json", "/_gateway/usage")
 #: Blueprint names of the gateway's own endpoints (gateway/endpoints).
-RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_status")
+RESERVED_NAMES = ("gateway_health", "gateway_metrics", "gateway_docs", "gateway_status",
+                  "gateway_usage")
 
 
 def cross_check(config: GatewayConfig) -> list[str]:
     """Every problem between sections, each as ``key.path: what is wrong``."""
     return (_prefixes(config) + _shared_keys(config) + _aggregates(config) + _issuers(config)
-            + _quota(config) + _documents(config) + _admin(config))
+            + _quota(config) + _documents(config) + _admin(config) + _plans(config))
+
+
+def _plans(config: GatewayConfig) -> list[str]:
+    known = ", ".join(sorted(config.plans)) or "none"
+    reserved = ["consumers.anonymous: 'anonymous' is reserved (usage records count the "
+                "requests that name no consumer under it); choose another name"] \
+        if "anonymous" in config.consumers else []
+    return reserved + [f"consumers.{name}.plan: {consumer.plan!r} is not a plan (known: {known}); add it "
+            "under plans: or name one of those"
+            for name, consumer in config.consumers.items()
+            if consumer.plan is not None and consumer.plan not in config.plans]
 
 
 def _admin(config: GatewayConfig) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator
 
+from .plans import Quota
 from .types import RateLimit, Section, fail
 
 _KEY_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -40,6 +41,10 @@ class ConsumerConfig(Section):
     rate_limit: RateLimit | None = Field(None, description="across every route, on top of each "
                                                            "route's own limit")
     services: list[str] | None = Field(None, description="allow-list of services and blueprints")
+    plan: str | None = Field(None, description="a name under plans:; the consumer's own "
+                             "rate_limit, quota and services replace the plan's")
+    quota: Quota | None = Field(None, description="requests per calendar period across every "
+                                "service: N/month or N/day (UTC)")
 
     _name: str = PrivateAttr("")
     _plain_keys: int = PrivateAttr(0)

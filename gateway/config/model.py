@@ -16,6 +16,7 @@ from .blueprints import BlueprintConfig
 from .consumers import ConsumerConfig
 from .database import AdminConfig, DatabaseUrl, KeysConfig
 from .issuers import IssuerConfig
+from .plans import PlanConfig, UsageConfig
 from .policies import RoutePolicies
 from .services import ServiceConfig
 from .tracing import TracingConfig
@@ -54,8 +55,12 @@ class GatewayConfig(Section):
         "json", description="the access log: json (one object a line) or text (for people); "
                             "GATEWAY_LOG_FORMAT overrides it")
     tracing: TracingConfig | None = Field(None, description="OpenTelemetry traces (off when absent)")
+    plans: dict[str, PlanConfig] = Field({}, description="named limits consumers take: "
+                                         "rate_limit, quota (N/month, N/day) and services")
     consumers: dict[str, ConsumerConfig] = Field({}, description="the gateway's clients by "
                                                  "name, each with its API keys and quota")
+    usage: UsageConfig = Field(UsageConfig(), description="usage records per consumer, "
+                               "service and hour (written to database:)")
     database: DatabaseUrl | None = Field(
         None, description="where consumers and keys managed at runtime live (`gateway "
         "consumers`, `gateway keys`, the Admin API): sqlite:///gateway.db (one host, relative "
@@ -103,13 +108,20 @@ class GatewayConfig(Section):
         """A quota counts the route's requests: its own ``rate_limit``, or API
         keys whose consumers have one."""
         return bool(route.rate_limit) or ("api_key" in route.auth_methods and (
-            self.database is not None or any(c.rate_limit for c in self.consumers.values())))
+            self.database is not None or self.consumers_limited()))
+
+    def consumers_limited(self) -> bool:
+        """Whether a consumer of this file has a rate limit or an allowance (its own or
+        its plan's)."""
+        return any(c.rate_limit or c.quota or (c.plan in self.plans and (
+            self.plans[c.plan].rate_limit or self.plans[c.plan].quota))
+            for c in self.consumers.values())
 
     def keeps_shared_state(self) -> bool:
         """Whether any quota, cache or breaker needs the shared store."""
         routes = [*self.services.values(), *self.blueprints, *self.aggregates]
         return (any(r.keeps_state() for r in routes)
-                or any(c.rate_limit for c in self.consumers.values())
+                or self.consumers_limited()
                 # a consumer added at runtime may have a rate limit
                 or (self.database is not None and any("api_key" in r.auth_methods
                                                       for r in routes)))

@@ -1,7 +1,8 @@
 """What ``gateway check`` and the start ask of the database.
 
-Refused: a schema that is missing or not this code's version, and a consumer
-name that is both in gateway.yaml and in the database. Unreachable is a
+Refused: a schema that is missing or not this code's version, a consumer
+name that is both in gateway.yaml and in the database, and a plan gone from
+gateway.yaml that consumers in the database still name. Unreachable is a
 warning: the gateway starts with gateway.yaml's consumers and catches up when
 the database answers.
 """
@@ -36,6 +37,12 @@ def database_problems(config: GatewayConfig, engine: Engine | None = None
             clash = sorted(connection.execute(select(consumers.c.name).where(
                 consumers.c.name.in_(list(config.consumers)))).scalars()) \
                 if config.consumers else []
+            orphans: dict[str, list[str]] = {}
+            for name, plan in connection.execute(
+                    select(consumers.c.name, consumers.c.plan).where(
+                        consumers.c.plan.is_not(None)).order_by(consumers.c.name)):
+                if plan not in config.plans:
+                    orphans.setdefault(plan, []).append(name)
     except SchemaError as error:
         return [f"database: {error}"], []
     except DatabaseError as error:
@@ -46,7 +53,15 @@ def database_problems(config: GatewayConfig, engine: Engine | None = None
         if own:
             engine.dispose()
     return [f"consumers.{name}: a consumer of this name is also in the database; remove "
-            f"one (`gateway consumers remove {name}`, or from this file)" for name in clash], []
+            f"one (`gateway consumers remove {name}`, or from this file)" for name in clash] + [
+        f"plans: plan {plan!r} is gone from this file but consumers in the database name it: "
+        f"{_some(names)}; keep the plan, or move them (`gateway consumers set NAME --plan "
+        "OTHER`)" for plan, names in sorted(orphans.items())], []
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def first_line(error: BaseException) -> str:

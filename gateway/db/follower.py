@@ -128,7 +128,8 @@ class Follower:
     def _load_all(self, connection: Connection) -> None:
         names = set(self.directory.consumers) - {
             n for n, c in self.directory.consumers.items() if c.from_file}
-        entries = [_consumer(row) for row in connection.execute(select(consumers)).mappings()]
+        entries = [_consumer(row, self.directory.plans)
+                   for row in connection.execute(select(consumers)).mappings()]
         names |= {entry.name for entry in entries}
         self.directory.replace(names, entries, _keys(connection.execute(
             select(keys.c.id, keys.c.consumer, keys.c.hash, keys.c.expires_at)
@@ -140,7 +141,7 @@ class Follower:
             # them (time.sleep(0) yields to them under gevent)
             time.sleep(0)
             chunk = names[start:start + 100]
-            entries = [_consumer(row) for row in connection.execute(
+            entries = [_consumer(row, self.directory.plans) for row in connection.execute(
                 select(consumers).where(consumers.c.name.in_(chunk))).mappings()]
             self.directory.replace(chunk, entries, _keys(connection.execute(
                 select(keys.c.id, keys.c.consumer, keys.c.hash, keys.c.expires_at)
@@ -160,9 +161,11 @@ class Follower:
             log.warning("database reachable again: %s", hidden(self.engine.url))
 
 
-def _consumer(row) -> ConsumerEntry:
+def _consumer(row, plans) -> ConsumerEntry:
     # names interned: a consumer's entry and its keys' share one string (100,000 of them)
-    return ConsumerEntry(sys.intern(row["name"]), row["services"], row["rate_limit"])
+    return ConsumerEntry.of(sys.intern(row["name"]), plans, plan=row["plan"],
+                            services=row["services"], rate_limit=row["rate_limit"],
+                            quota=row["quota"])
 
 
 def _keys(rows: Iterable) -> Iterable[tuple[bytes, KeyEntry]]:

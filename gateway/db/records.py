@@ -15,13 +15,15 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from ..config.plans import Quota
 from ..config.types import RateLimit
 from ..keyring.issued import IssuedKeys, key_hash, new_key_id
+from ..usage import ANONYMOUS
 from .schema import audit, consumers, keys, revision, utcnow
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
@@ -55,13 +57,29 @@ class Invalid(Refused):
     status, code = 422, "invalid_body"
 
 
+class BadParameter(Refused):
+    """A query parameter that is not what the endpoint takes (``pointer``: its name)."""
+
+    status, code = 400, "bad_request"
+
+
 class ConsumerFields(BaseModel):
     """A consumer's settable fields (``POST /consumers``, ``consumers add``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME.pattern)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name == ANONYMOUS:
+            raise ValueError("'anonymous' is reserved (usage records count the requests that "
+                             "name no consumer under it); choose another name")
+        return name
+    plan: str | None = None
     rate_limit: RateLimit | None = None
+    quota: Quota | None = None
     services: list[str] | None = None
     metadata: dict[str, str] = {}
 
@@ -71,7 +89,9 @@ class ConsumerChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    plan: str | None = None
     rate_limit: RateLimit | None = None
+    quota: Quota | None = None
     services: list[str] | None = None
     metadata: dict[str, str] | None = None
 
@@ -90,7 +110,8 @@ def invalid(error: ValidationError) -> Invalid:
 
 
 def consumer_view(row: RowMapping) -> dict[str, Any]:
-    return {"name": row["name"], "rate_limit": row["rate_limit"], "services": row["services"],
+    return {"name": row["name"], "plan": row["plan"], "rate_limit": row["rate_limit"],
+            "quota": row["quota"], "services": row["services"],
             "metadata": row["meta"] or {}, "created_at": iso(row["created_at"])}
 
 
@@ -113,9 +134,11 @@ class Records:
 
     def __init__(self, engine: Engine, actor: str, *, read_only: Collection[str] = (),
                  routes: Collection[str] | None = None, issued: IssuedKeys | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, plans: Collection[str] | None = None):
         """:param read_only: the consumers of gateway.yaml (never changed here).
-        :param routes: the services and blueprints a consumer's ``services`` may name."""
+        :param routes: the services and blueprints a consumer's ``services`` may name.
+        :param plans: the plans of gateway.yaml a consumer's ``plan`` may name."""
+        self.plans = frozenset(plans) if plans is not None else None
         self.engine = engine
         self.actor = actor
         self.read_only = frozenset(read_only)
@@ -137,8 +160,9 @@ class Records:
     def add_consumer(self, fields: ConsumerFields) -> dict[str, Any]:
         self._writable(fields.name)
         self._check_services(fields.services)
-        row = {"name": fields.name, "rate_limit": fields.rate_limit,
-               "services": fields.services, "meta": fields.metadata,
+        self._check_plan(fields.plan)
+        row = {"name": fields.name, "plan": fields.plan, "rate_limit": fields.rate_limit,
+               "quota": fields.quota, "services": fields.services, "meta": fields.metadata,
                "created_at": self.clock()}
         try:
             with self.engine.begin() as connection:
@@ -155,6 +179,7 @@ class Records:
         self._writable(name)
         given = changes.model_dump(exclude_unset=True)
         self._check_services(given.get("services"))
+        self._check_plan(given.get("plan"))
         if "metadata" in given:
             given["meta"] = given.pop("metadata") or {}
         with self.engine.begin() as connection:
@@ -276,9 +301,10 @@ class Records:
                                "nothing was imported")
             for entry in entries:
                 self._check_services(entry["services"])
+                self._check_plan(entry["plan"])
                 connection.execute(insert(consumers).values(
-                    name=entry["name"], rate_limit=entry["rate_limit"],
-                    services=entry["services"], meta=entry["metadata"],
+                    name=entry["name"], plan=entry["plan"], rate_limit=entry["rate_limit"],
+                    quota=entry["quota"], services=entry["services"], meta=entry["metadata"],
                     created_at=entry["created_at"]))
                 for key in entry["keys"]:
                     connection.execute(insert(keys).values(consumer=entry["name"], **key))
@@ -299,6 +325,12 @@ class Records:
                 raise Invalid(f"services[{index}]: {name!r} is neither a service nor a "
                               f"blueprint (known: {', '.join(sorted(self.routes))})",
                               f"/services/{index}")
+
+    def _check_plan(self, plan: str | None) -> None:
+        if plan is None or self.plans is None or plan in self.plans:
+            return
+        known = ", ".join(sorted(self.plans)) or "none: add plans: to gateway.yaml"
+        raise Invalid(f"plan: {plan!r} is not a plan of gateway.yaml (known: {known})", "/plan")
 
     def _future(self, moment: datetime | None, pointer: str) -> None:
         if moment is not None and moment <= self.clock():
@@ -348,7 +380,7 @@ def _exported_consumers(document: Any) -> list[dict[str, Any]]:
         where = f"/consumers/{index}"
         try:
             fields = ConsumerFields.model_validate({
-                k: entry.get(k) for k in ("name", "rate_limit", "services")} | {
+                k: entry.get(k) for k in ("name", "plan", "rate_limit", "quota", "services")} | {
                 "metadata": entry.get("metadata") or {}})
             created = _when(entry.get("created_at"), f"{where}/created_at")
             keys_ = [_exported_key(key, f"{where}/keys/{i}")

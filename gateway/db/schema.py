@@ -26,6 +26,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from ..usage.tally import COUNTS
+
 
 class UtcDateTime(TypeDecorator):
     """A timezone-aware UTC datetime in, the same out, on every database."""
@@ -57,6 +59,8 @@ consumers = Table(
     Column("services", JSON, nullable=True),
     Column("meta", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("plan", String(200), nullable=True),
+    Column("quota", String(40), nullable=True),
 )
 
 keys = Table(
@@ -90,4 +94,16 @@ revision = Table(
     "gateway_revision", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("value", BigInteger, nullable=False),
+)
+
+#: Usage per consumer, service and hour: gateway/usage/tally.py's counts, one column each
+#: (latency_le_5 ... latency_le_10000, latency_over: the histogram), added to by every
+#: worker's flush (gateway/db/usage.py).
+usage = Table(
+    "gateway_usage", metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("service", String(200), primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    *(Column(name, BigInteger, nullable=False, default=0) for name in COUNTS),
+    Index("ix_gateway_usage_hour", "hour"),
 )

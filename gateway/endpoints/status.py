@@ -5,7 +5,9 @@ reachability (a TCP connect, as ``/readyz`` does), circuit and, with active
 health checks, probed health (a canary's targets too, marked so), and over the
 last minute the requests per second, the share of 5xx answers, p50/p99,
 quota rejections and the cache hit ratio; per aggregate its calls' outcomes;
-and the route table. The figures come from the metrics every worker writes
+the route table; and the consumers panel (gateway/endpoints/panel.py: the
+busiest consumers of the last hour, allowances nearly spent, from the usage
+records). The figures come from the metrics every worker writes
 (gateway/telemetry/status.py), so any worker gives the whole gateway's view.
 The page (status.html beside this file: one file, no build step, no CDN)
 renders that JSON and fetches it again every few seconds. Both are served
@@ -26,12 +28,15 @@ from ..storage import shown
 from ..telemetry.status import Reading, Window, read, route_figures
 from .health import probe_targets, target_health
 from .metrics import registry, require_operator
+from .panel import ConsumersPanel
 
 PAGE = (Path(__file__).parent / "status.html").read_text(encoding="utf-8")
 
 bp = Blueprint("gateway_status", __name__)
 #: this worker's readings, in ``app.extensions``
 WINDOW = "gateway_status_window"
+#: its consumers panel (gateway/endpoints/panel.py), in ``app.extensions``
+PANEL = "gateway_consumers_panel"
 
 
 def take_baseline(app: Flask) -> None:
@@ -39,6 +44,7 @@ def take_baseline(app: Flask) -> None:
     worker): the page's first read already has rates, since the worker started."""
     window = app.extensions[WINDOW] = Window()
     window.add(read(registry()))
+    app.extensions[PANEL] = ConsumersPanel(gateway_of(app))
 
 
 @bp.get("/_gateway/status")
@@ -107,7 +113,8 @@ def status_document() -> dict:
             "window_seconds": round(now.taken - then.taken, 1) if then else None,
             "storage": storage, "services": services, "aggregates": aggregates, "routes": routes,
             # consumers and keys at runtime: ok, or unreachable (the keys last known serve)
-            "database": gateway.database_state()}
+            "database": gateway.database_state(),
+            "consumers": current_app.extensions[PANEL].snapshot()}
 
 
 def _call_counts(aggregate: str, call: str, service: str, now: Reading,

@@ -18,21 +18,40 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
-from ..config import ConsumerConfig
+from ..config import ConsumerConfig, GatewayConfig
+from ..config.plans import Allowance, PlanConfig
 from .issued import IssuedKeys
 
 
 class ConsumerEntry:
-    """A consumer as a request needs it: its name, allow-list and own rate limit."""
+    """A consumer as a request needs it: its name, allow-list, rate limit and allowance,
+    its plan's where it sets none of its own."""
 
-    __slots__ = ("from_file", "name", "rate_limit", "services")
+    __slots__ = ("from_file", "name", "plan", "quota", "rate_limit", "services")
 
     def __init__(self, name: str, services: Iterable[str] | None, rate_limit: str | None,
-                 from_file: bool = False):
+                 from_file: bool = False, plan: str | None = None,
+                 quota: Allowance | None = None):
         self.name = name
         self.services = frozenset(services) if services is not None else None
         self.rate_limit = rate_limit
         self.from_file = from_file
+        self.plan = plan
+        self.quota = quota
+
+    @classmethod
+    def of(cls, name: str, plans: Mapping[str, PlanConfig], *, plan: str | None = None,
+           services: Iterable[str] | None = None, rate_limit: str | None = None,
+           quota: str | None = None, from_file: bool = False) -> ConsumerEntry:
+        """The consumer's own settings, each one it leaves unset taken from its plan
+        (a plan no longer in gateway.yaml gives nothing: the check refuses that file)."""
+        chosen = plans.get(plan) if plan else None
+        if chosen is not None:
+            services = services if services is not None else chosen.services
+            rate_limit = rate_limit or chosen.rate_limit
+            quota = quota or chosen.quota
+        return cls(name, services, rate_limit, from_file, plan,
+                   Allowance.parse(quota) if quota else None)
 
 
 class KeyEntry(NamedTuple):
@@ -59,8 +78,11 @@ class Directory:
     """Every key a worker accepts, and the consumers they belong to."""
 
     def __init__(self, file_consumers: Mapping[str, ConsumerConfig] | None = None,
-                 issued: IssuedKeys | None = None, clock: Callable[[], float] = time.time):
+                 issued: IssuedKeys | None = None, clock: Callable[[], float] = time.time,
+                 plans: Mapping[str, PlanConfig] | None = None):
+        """:param plans: gateway.yaml's plans, which consumers name (file and database)."""
         self.issued = issued or IssuedKeys()
+        self.plans = plans or {}
         self._clock = clock
         self.consumers: dict[str, ConsumerEntry] = {}
         self._keys: dict[bytes, KeyEntry] = {}
@@ -70,11 +92,17 @@ class Directory:
         #: key id -> when it was last used; taken and written off the request path
         self.used: dict[str, float] = {}
         for name, consumer in (file_consumers or {}).items():
-            self.consumers[name] = ConsumerEntry(name, consumer.services, consumer.rate_limit,
-                                                 from_file=True)
+            self.consumers[name] = ConsumerEntry.of(
+                name, self.plans, plan=consumer.plan, services=consumer.services,
+                rate_limit=consumer.rate_limit, quota=consumer.quota, from_file=True)
             for stored in consumer.key_hashes:
                 self._keys[bytes.fromhex(stored.removeprefix("sha256:"))] = \
                     KeyEntry(None, name, None)
+
+    @classmethod
+    def of(cls, config: GatewayConfig) -> Directory:
+        """gateway.yaml's consumers, plans and key prefix (the database's join later)."""
+        return cls(config.consumers, IssuedKeys(config.keys.prefix), plans=config.plans)
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -43,7 +43,7 @@ class Authentication(Policy):
         self.route = route
         self.policies = policies
         self.from_query = credentials_query(policies)
-        self.keys = ApiKeyAuth(route, directory if directory is not None else Directory(config.consumers),
+        self.keys = ApiKeyAuth(route, directory if directory is not None else Directory.of(config),
                                self.from_query) if "api_key" in methods else None
         self.verifier = verifier if "jwt" in methods else None
         self.issuers = list(policies.issuers or config.issuers)

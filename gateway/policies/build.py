@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..config import GatewayConfig
-from ..keyring import Directory, IssuedKeys
+from ..keyring import Directory
 from ..openapi.pending import PendingDocument
 from ..routing import Route
 from ..storage import redis_connection
@@ -41,26 +41,36 @@ def authentication(route: str, policies, config: GatewayConfig,
     return Authentication(route, policies, config, tokens, metrics.auth_failed, directory)
 
 
+def quotas_for(config: GatewayConfig, routes: list[Route], storage, health: StorageHealth,
+               directory: Directory) -> Quotas | None:
+    """The gateway's rate limit and allowance counters, when any route counts requests."""
+    if not any(config.has_quota(r.policies) for r in routes):
+        return None
+    return Quotas(config, storage, on_storage_error=health.on_error("quota"),
+                  on_limited=metrics.rate_limited, directory=directory)
+
+
 def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             health: StorageHealth, tokens: Verifier | None = None,
             documents: dict[str, dict | None] | None = None,
             pending: dict[str, PendingDocument] | None = None,
-            directory: Directory | None = None) -> dict[str, Chain]:
+            directory: Directory | None = None, quotas: Quotas | None = None
+            ) -> dict[str, Chain]:
     """Build and register every route's chain.
 
     :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
     :param documents: the services' OpenAPI documents, for the ``validate`` steps.
     :param pending: the documents the fetch at start missed, being fetched again.
     :param directory: the consumers and keys (default: gateway.yaml's alone).
+    :param quotas: the counters of rate limits and allowances (default: made here when a
+        route has a quota).
     :returns: the chains by route name.
     """
     pending = pending or {}
     if directory is None:  # (an empty Directory is falsy: never `directory or ...`)
-        directory = Directory(config.consumers, IssuedKeys(config.keys.prefix))
-    quotas = None
-    if any(config.has_quota(r.policies) for r in routes):
-        quotas = Quotas(config, storage, on_storage_error=health.on_error("quota"),
-                        on_limited=metrics.rate_limited, directory=directory)
+        directory = Directory.of(config)
+    if quotas is None:
+        quotas = quotas_for(config, routes, storage, health, directory)
     connection = redis_connection(storage)
 
     operations = service_operations(config, documents or {})

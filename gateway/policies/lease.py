@@ -85,18 +85,25 @@ class Lease:
     size: int = 1
 
 
-class LeasedFixedWindow(OneTripFixedWindow):
-    """limits' fixed window, counted in leases of hits (see the module docstring)."""
+class Leases:
+    """One worker's leases of shared counters: take hits from a counter of ``amount``
+    that expires after ``expiry`` seconds, a batch at a time (see the module docstring).
+    The fixed windows of rate limits and the calendar periods of allowances
+    (:mod:`.allowance`) both count through it."""
 
     def __init__(self, storage: RedisStorage, clock: Callable[[], float] = time.time):
-        super().__init__(storage, clock)
+        self.storage = storage
+        self.clock = clock
         self._grant = Script(storage, GRANT)
         self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
         self._made = 0
 
-    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
-        key = item.key_for(*identifiers)
+    def take(self, key: str, amount: int, expiry: int, cost: int = 1) -> tuple[bool, int, float]:
+        """Spend ``cost`` hits of the counter ``key``.
+
+        :returns: (admitted, the counter as this worker sees it: every worker's hits less
+            what this one holds unspent, or ``amount`` once spent; when it resets)."""
         now = self.clock()
         with self._lock:
             lease = self._leases.get(key)
@@ -108,13 +115,11 @@ class LeasedFixedWindow(OneTripFixedWindow):
                 admitted = not lease.spent
                 if admitted:
                     lease.held -= cost
-                self._remember(key, item, lease)
-                return admitted
+                return admitted, self._count(amount, lease), lease.resets
             want = lease.size if lease is not None else 1
         granted, count, pttl = self._grant([self.storage.prefixed_key(key)],
-                                           [item.get_expiry(), item.amount, cost, want,
-                                            LEASE_FRACTION])
-        resets = now + (pttl / 1000.0 if pttl >= 0 else float(item.get_expiry()))
+                                           [expiry, amount, cost, want, LEASE_FRACTION])
+        resets = now + (pttl / 1000.0 if pttl >= 0 else float(expiry))
         with self._lock:
             lease = self._leases.get(key)
             if lease is None:
@@ -132,28 +137,47 @@ class LeasedFixedWindow(OneTripFixedWindow):
                 lease.spent = lease.held < cost
                 if not lease.spent:  # another request of ours brought a lease meanwhile
                     lease.held -= cost
-            self._remember(key, item, lease)
-            return not lease.spent
+            return not lease.spent, self._count(amount, lease), lease.resets
+
+    def seen(self, key: str, amount: int) -> tuple[int, float] | None:
+        """The counter as :meth:`take` last saw it, None when unknown or reset."""
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None or lease.resets <= self.clock():
+                return None
+            return self._count(amount, lease), lease.resets
+
+    @staticmethod
+    def _count(amount: int, lease: Lease) -> int:
+        return amount if lease.spent else lease.counted - lease.held
 
     def _prune(self, now: float) -> None:
         """Forget windows that have reset (per-client keys come and go)."""
         for key in [k for k, lease in self._leases.items() if lease.resets <= now]:
             del self._leases[key]
 
-    def _remember(self, key: str, item: RateLimitItem, lease: Lease) -> None:
-        """The window as the RateLimit-* headers will tell it."""
-        count = item.amount if lease.spent else lease.counted - lease.held
-        request_state.current().quota_windows[key] = (count, lease.resets)
+
+class LeasedFixedWindow(OneTripFixedWindow):
+    """limits' fixed window, counted in leases of hits (see the module docstring)."""
+
+    def __init__(self, storage: RedisStorage, clock: Callable[[], float] = time.time):
+        super().__init__(storage, clock)
+        self.leases = Leases(storage, clock)
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        key = item.key_for(*identifiers)
+        admitted, count, resets = self.leases.take(key, item.amount, item.get_expiry(), cost)
+        # the window as the RateLimit-* headers will tell it
+        request_state.current().quota_windows[key] = (count, resets)
+        return admitted
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
         key = item.key_for(*identifiers)
         seen = request_state.current().quota_windows.get(key)
         if seen is None:
-            with self._lock:
-                lease = self._leases.get(key)
-            if lease is None or lease.resets <= self.clock():
+            seen = self.leases.seen(key, item.amount)
+            if seen is None:
                 return super().get_window_stats(item, *identifiers)
-            self._remember(key, item, lease)
-            seen = request_state.current().quota_windows[key]
+            request_state.current().quota_windows[key] = seen
         count, reset = seen
         return WindowStats(reset, max(0, item.amount - count))

@@ -5,7 +5,9 @@ caller (the consumer, else the client address); a consumer's own
 ``rate_limit`` counts across every route on top of that. Over quota is 429
 ``rate_limited`` with ``Retry-After``; every response of a limited route
 carries ``RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds) for the
-window closest to running out.
+window closest to running out. Then a consumer's allowance per calendar
+period (:mod:`.allowance`) is spent: 429 ``quota_exhausted`` when it is gone,
+and ``X-Quota-Limit``, ``-Remaining`` and ``-Reset`` on every answer.
 
 The counting is the ``limits`` library's, the one Flask-Limiter is built on,
 used through its public API: a rate limit string parsed once per route into
@@ -40,6 +42,7 @@ from ..errors import GatewayError
 from ..keyring import Directory
 from ..storage import BACKEND_ERRORS
 from . import Policy
+from .allowance import Allowances
 from .lease import LeasedFixedWindow
 from .onetrip import OneTripFixedWindow
 
@@ -79,13 +82,14 @@ class Quotas:
         :param clock: seconds now, for ``RateLimit-Reset`` and ``Retry-After``.
         :param directory: the consumers, with their own limits (default: gateway.yaml's)."""
         self.strategy = strategy_for(config, storage)
-        self.directory = directory if directory is not None else Directory(config.consumers)
+        self.directory = directory if directory is not None else Directory.of(config)
         #: a rate limit's text -> its windows (consumers change at runtime; texts repeat)
         self._windows: dict[str, tuple[Limit, ...]] = {}
         self.deny_on_storage_error = config.on_storage_error == "deny"
         self.on_storage_error = on_storage_error or (lambda exc: None)
         self.on_limited = on_limited or (lambda: None)
         self.clock = clock
+        self.allowances = Allowances(storage, clock)
 
     def of_consumer(self, name: str | None) -> tuple[Limit, ...]:
         """The consumer's own windows (none for an unknown name, e.g. a token's subject)."""
@@ -134,6 +138,19 @@ class Quota(Policy):
             for limit in limits:
                 if not hit(limit.item, KEY_PREFIX, caller, limit.scope):
                     self.refuse(limit, caller)
+            consumer = self.quotas.directory.consumer(state.consumer) if state.consumer \
+                else None
+            if consumer is not None and consumer.quota is not None:
+                # the allowance last: a request the rate limit refused spends none of it
+                spent = state.allowance = self.quotas.allowances.spend(consumer.name,
+                                                                       consumer.quota)
+                if not spent.admitted:
+                    self.quotas.on_limited()
+                    raise GatewayError(
+                        429, "quota_exhausted",
+                        f"consumer {consumer.name!r} has used its {consumer.quota} quota; it "
+                        f"renews in {spent.reset}s (or move to a larger plan)",
+                        {"Retry-After": str(max(1, spent.reset))})
         except BACKEND_ERRORS as exc:
             self.quotas.on_storage_error(exc)
             state.quota_storage_failed = True
@@ -159,6 +176,11 @@ class Quota(Policy):
         state = request_state.current()
         if not state.quota_checked or state.quota_storage_failed:
             return response
+        spent = state.allowance
+        if spent is not None:
+            response.headers["X-Quota-Limit"] = str(spent.limit)
+            response.headers["X-Quota-Remaining"] = str(spent.remaining)
+            response.headers["X-Quota-Reset"] = str(spent.reset)
         limits = self.limits_for(state.consumer)
         if not limits:
             return response

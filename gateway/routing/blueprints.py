@@ -68,10 +68,11 @@ def _blueprints(config: GatewayConfig) -> list[str]:
 
 def _consumer_routes(config: GatewayConfig) -> list[str]:
     names = route_names(config)
-    return [f"consumers.{name}.services: {route!r} is neither a service nor a blueprint "
+    return [f"{section}.{name}.services: {route!r} is neither a service nor a blueprint "
             f"(known: {', '.join(sorted(names))})"
-            for name, consumer in config.consumers.items()
-            for route in consumer.services or () if route not in names]
+            for section, entries in (("plans", config.plans), ("consumers", config.consumers))
+            for name, entry in entries.items()
+            for route in entry.services or () if route not in names]
 
 
 def import_blueprint(ref: str) -> tuple[Blueprint | None, str | None]:

@@ -312,6 +312,14 @@ def _line_within(process, seconds: float) -> str:
     return line.strip()
 
 
+def worker_exit(server, worker):
+    """A worker that stops (a graceful stop, a reload, a recycle after max_requests)
+    writes the usage it still holds before it goes (gateway/usage/recorder.py)."""
+    from gateway.usage import flush_all
+
+    flush_all()
+
+
 def child_exit(server, worker):
     """A dead worker's live gauges must not be reported any more."""
     from prometheus_client import multiprocess

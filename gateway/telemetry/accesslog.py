@@ -8,7 +8,9 @@ reason (keys and tokens travel there too). ``service`` is the route the
 request belongs to, whoever answered it (the upstream, a policy, the cache);
 ``consumer`` the API key's owner, ``key_id`` the database key's id (never
 the key), ``cache`` HIT/MISS/BYPASS, ``trace_id`` the OpenTelemetry trace when
-the request is traced.
+the request is traced. ``bytes_received`` is the request body's bytes (on a
+WebSocket, what the client sent after the handshake). Each finished line is
+also handed to the listeners (the usage records, gateway/usage).
 
 ``log_format: text`` (or ``GATEWAY_LOG_FORMAT=text``) writes the same fields
 as one readable line instead, for a terminal (``make run`` does).
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from flask import Flask, Response, request
@@ -44,8 +47,10 @@ sink = write_stdout
 FORMATS = ("json", "text")
 
 
-def init_app(app: Flask, log_format: str = "json") -> None:
-    """:param log_format: ``json`` or ``text``."""
+def init_app(app: Flask, log_format: str = "json",
+             listeners: Sequence[Callable[[dict], None]] = ()) -> None:
+    """:param log_format: ``json`` or ``text``.
+    :param listeners: called with each finished entry after it is written (usage records)."""
     encode = _json if log_format == "json" else _text
 
     @app.after_request
@@ -79,16 +84,31 @@ def init_app(app: Flask, log_format: str = "json") -> None:
         if received is not None:  # a WebSocket: the bytes the client sent after the handshake
             entry["bytes_received"] = received
         started = state.started
-        when_sent(response, lambda sent, error: _write(entry, started, sent, error, encode))
+        announced = environ.get("CONTENT_LENGTH")
+        when_sent(response, lambda sent, error: _write(entry, state, announced, started, sent,
+                                                       error, encode, listeners))
         return response
 
 
-def _write(entry: dict, started: float, bytes_sent: int, error, encode) -> None:
+def _write(entry: dict, state, announced: str | None, started: float, bytes_sent: int, error,
+           encode, listeners) -> None:
     entry["duration_ms"] = _round((time.perf_counter() - started) * 1000.0)
     entry["bytes_sent"] = bytes_sent
+    if "bytes_received" not in entry:
+        entry["bytes_received"] = _body_bytes(state, announced)
     if error is not None:
         entry["error"] = error.kind
     sink(encode(entry))
+    for listener in listeners:
+        listener(entry)
+
+
+def _body_bytes(state, announced: str | None) -> int:
+    """The request body's bytes: those read (what went upstream), else those announced
+    (a body nobody read: a refused request, a blueprint reading it itself)."""
+    if state.request_body is not None:
+        return state.request_body.size
+    return int(announced) if announced and announced.isdigit() else 0
 
 
 def _json(entry: dict) -> str:
@@ -101,9 +121,9 @@ def _text(entry: dict) -> str:
             f"{entry['duration_ms']}ms")
     rest = " ".join(f"{key}={'-' if entry.get(key) is None else entry[key]}"
                     for key in ("service", "consumer", "key_id", "issuer", "upstream", "upstream_ms", "cache",
-                                "client_ip", "bytes_sent", "bytes_received", "request_id",
+                                "client_ip", "bytes_received", "bytes_sent", "request_id",
                                 "trace_id", "branch", "upstream_error", "error")
-                    if key not in ("error", "bytes_received", "branch", "upstream_error", "key_id")
+                    if key not in ("error", "branch", "upstream_error", "key_id")
                     or key in entry)
     return f"{head} {rest}"
 

@@ -67,6 +67,9 @@ DATABASE_UP = Gauge("gateway_database_up",
                     "1 while the database of consumers and keys answers, 0 while the workers "
                     "go on with the keys they last knew (the lowest of the live workers)",
                     multiprocess_mode="livemin")
+USAGE_DROPPED = Counter("gateway_usage_dropped_total",
+                        "Requests whose usage records were dropped unwritten: the oldest, "
+                        "beyond what a worker keeps while the database is down")
 WEBSOCKETS_OPEN = Gauge("gateway_websocket_connections", "WebSocket connections open now",
                         ["service"], multiprocess_mode="livesum")
 WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
@@ -167,6 +170,10 @@ def aggregate_call(aggregate: str):
         if error is None:
             _child(UPSTREAM_DURATION, service).observe(seconds)
     return observe
+
+
+def usage_dropped(requests: int) -> None:
+    USAGE_DROPPED.inc(requests)
 
 
 def database_up(up: bool) -> None:

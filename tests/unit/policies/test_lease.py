@@ -55,7 +55,7 @@ def setup():
     clock = Clock()
     redis = RedisModel(clock)
     window = LeasedFixedWindow(Storage(), clock)  # type: ignore[arg-type]
-    window._grant = redis  # type: ignore[assignment]
+    window.leases._grant = redis  # type: ignore[assignment]
     return clock, redis, window
 
 
@@ -86,7 +86,7 @@ def test_a_lease_is_at_most_a_32nd_of_what_is_left(setup):
         answer = original(keys, args)
         grants.append((answer[0], 320 - (answer[1] - answer[0])))
         return answer
-    window._grant = recording
+    window.leases._grant = recording
     for _ in range(200):
         hit(window, item)
     assert grants and all(grant <= max(1, left // LEASE_FRACTION) for grant, left in grants)
