@@ -121,6 +121,8 @@ def main() -> int:
           f"  {command} consumers add partner --config {config}\n"
           f"  KEY=$({command} keys issue partner --config {config})\n"
           f"  curl -H \"X-API-Key: $KEY\" http://{bind}/orders   (no reload: within a second)\n"
+          f"  curl -H \"X-API-Key: $KEY\" http://{bind}/_gateway/usage   (its own usage this "
+          "month)\n"
           f"  curl http://{bind}/readyz\n"
           f"  open http://{bind}/docs\n"
           "Ctrl-C stops it all.\n", flush=True)

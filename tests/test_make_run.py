@@ -202,5 +202,7 @@ def test_a_consumer_added_while_the_demo_runs_is_served_at_once(demo):
     time.sleep(max(0.0, issued + 1.0 - time.monotonic()))
     answer = requests.get(f"{url}/orders", headers={"X-API-Key": key}, timeout=10)
     assert answer.status_code == 200, answer.text
+    usage = requests.get(f"{url}/_gateway/usage", headers={"X-API-Key": key}, timeout=10)
+    assert usage.status_code == 200 and usage.json()["consumer"] == name, usage.text
     subprocess.run([gateway, "consumers", "remove", name, "--config", config], check=True,
                    capture_output=True)

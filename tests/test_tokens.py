@@ -13,6 +13,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.config import ConfigError, hash_key, parse_config
+from tests.conftest import wait_for
 from tests.idp import IdentityProvider
 
 
@@ -385,3 +386,17 @@ def test_an_aggregate_with_tokens_sends_the_consumer_and_claims_on_every_call(
     seen = users.app.config["SEEN"][-1]["headers"]
     assert seen["X-Consumer"] == "corp:user-1" and seen["X-User-Id"] == "user-1"
     assert "Authorization" not in seen
+
+
+def test_a_token_asks_for_its_own_usage(gateway, idp):
+    gw = gateway()
+    assert call(gw, idp.token(sub="alice")).status_code == 200
+
+    def mine():
+        gw.app.extensions["gateway"].usage.flush()  # (a line is counted as it is written)
+        return call(gw, idp.token(sub="alice"), path="/_gateway/usage").json()
+    assert wait_for(lambda: mine()["services"] == {"orders": 1}), mine()
+    assert mine()["consumer"] == "corp:alice" and mine()["quota"] is None
+    assert call(gw, idp.token(sub="bob"), path="/_gateway/usage").json()["services"] == {}
+    expired = call(gw, idp.token(sub="alice", lifetime=-120), path="/_gateway/usage")
+    assert expired.status_code == 401

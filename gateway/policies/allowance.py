@@ -138,6 +138,8 @@ class ServiceCounts:
             alone), as gateway/storage.py's ``redis_connection`` gives it."""
         self.connection = connection
         self._memory: dict[str, dict[str, int]] = {}
+        self._ends: dict[str, float] = {}
+        self._pruned_at = 1024
         self._lock = threading.Lock()
 
     def write(self, rows) -> None:
@@ -153,10 +155,16 @@ class ServiceCounts:
                 by_service[service] = by_service.get(service, 0) + counts[0]
         if self.connection is None:
             with self._lock:
-                for (key, _), by_service in added.items():
+                for (key, ends), by_service in added.items():
                     kept = self._memory.setdefault(key, {})
                     for service, requests in by_service.items():
                         kept[service] = kept.get(service, 0) + requests
+                    self._ends[key] = ends
+                if len(self._memory) > self._pruned_at * 2:  # periods that ended go
+                    now = time.time()
+                    for key in [k for k, ends in self._ends.items() if ends < now]:
+                        del self._memory[key], self._ends[key]
+                    self._pruned_at = max(1024, len(self._memory))
             return
         pipeline = self.connection().pipeline(transaction=False)
         for (key, ends), by_service in added.items():

@@ -76,3 +76,19 @@ def test_leased_counters_never_over_admit_and_the_key_names_the_period():
 def test_only_n_per_month_or_day_is_an_allowance(text):
     with pytest.raises(ValueError):
         Allowance.parse(text)
+
+
+def test_per_period_counts_in_memory_add_up_and_forget_periods_that_ended():
+    from gateway.policies.allowance import ServiceCounts
+
+    counts = ServiceCounts()
+    now = at("2026-12-05T10:30:00")
+    counts.write({("acme", "orders", int(now)): [3], ("acme", "users", int(now)): [1],
+                  ("anonymous", "orders", int(now)): [7]})
+    counts.write({("acme", "orders", int(now)): [2]})
+    assert counts.read("acme", "month", now)[1] == {"orders": 5, "users": 1}
+    assert counts.read("acme", "day", now + 86400)[1] == {}  # the next day: nothing yet
+    assert counts.read("anonymous", "month", now)[1] == {}  # nobody can ask for those
+    old = at("2020-01-01T00:00:00")
+    counts.write({(f"c{i}", "orders", int(old)): [1] for i in range(1500)})
+    assert len(counts._memory) < 100  # 3,000 ended periods forgotten at once
