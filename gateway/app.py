@@ -17,6 +17,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import endpoints, state
+from .clock import SYSTEM, Clock
 from .compose.aggregate import CallPool
 from .config import ConfigError, GatewayConfig, load_config, parse_config
 from .config.types import is_redis
@@ -40,12 +41,15 @@ from .transport.health import Board, FileBoard, HealthChecker, RedisBoard
 from .usage import Outbox, UsageRecorder
 
 
-def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None) -> Flask:
+def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None,
+               clock: Clock = SYSTEM) -> Flask:
     """Build the gateway.
 
     :param config: a :class:`GatewayConfig`, a mapping shaped like the YAML
         file, or the file's path. ``None`` reads ``$GATEWAY_CONFIG`` (default
         ``./gateway.yaml``).
+    :param clock: what every timer reads (quotas, allowances, cache TTLs, breaker
+        cool-downs, key and token expiry, health checks, usage hours): tests move it.
     :raises ConfigError: the configuration is invalid; the message names each key.
     """
     if config is None or isinstance(config, (str, os.PathLike)):
@@ -65,7 +69,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         s.health_check for s in config.services.values())
     storage = open_storage(config.storage) \
         if config.keeps_shared_state() or probes_shared else None
-    health = StorageHealth(storage)
+    health = StorageHealth(storage, clock.time)
     # a worker keeps GATEWAY_CONNECTIONS requests in flight (gateway/serve/gunicorn_conf.py):
     # size the pools to match, so none of their connections is thrown away
     pool_size = int(os.environ.get("GATEWAY_CONNECTIONS") or DEFAULT_POOL_SIZE)
@@ -74,7 +78,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     for name, service in config.services.items():
         breaker = service.circuit_breaker
         factory = breaker_factory(name, breaker, storage, on_change=metrics.circuit_changed,
-                                  on_storage_error=health.on_error("breaker")) if breaker else None
+                                  on_storage_error=health.on_error("breaker"),
+                                  clock=clock.time) if breaker else None
         upstreams[name] = Upstream(service, pool_size, breaker_factory=factory, hooks=hooks)
         if service.canary is not None:  # its own targets, pools and breakers; the service's rest
             canaries[name] = Upstream(Reach.of(service, urls=service.canary.upstream),
@@ -86,10 +91,11 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     failed: dict[str, str] = {}
     documents = service_documents(config, upstreams, failed=failed)
     pending = {name: PendingDocument(config.services[name], upstreams[name], problem,
-                                     have_copy=documents[name] is not None)
+                                     have_copy=documents[name] is not None,
+                                     clock=clock.monotonic)
                for name, problem in failed.items() if config.services[name].validate_}
     # the keys this worker accepts: gateway.yaml's, and the database's, followed
-    directory = Directory.of(config)
+    directory = Directory.of(config, clock.time)
     follower = None
     if config.database is not None:  # (SQLAlchemy is imported only then: 10 MiB a worker)
         from .db.follower import follow
@@ -105,7 +111,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # flushed in the background: to the storage (/_gateway/usage) and the database
     gateway.service_counts = ServiceCounts(redis_connection(storage))
     if config.usage.enabled:
-        gateway.usage = usage_recorder(config, gateway.service_counts, follower)
+        gateway.usage = usage_recorder(config, gateway.service_counts, follower, clock)
     # after_request hooks run in reverse: the access log registers first to run last
     accesslog.init_app(app, log_format(config),
                        listeners=[gateway.usage.record] if gateway.usage is not None else [])
@@ -119,11 +125,12 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     routes = register_routes(app, config, upstreams, gateway.call_pool,
                              ConnectionSlots(storage, health.on_error("websocket")), canaries,
                              mirrors)
-    quotas = policies.quotas_for(config, routes, storage, health, directory)
+    quotas = policies.quotas_for(config, routes, storage, health, directory, clock.time)
     gateway.quota_allowances = quotas.allowances if quotas is not None else None
-    gateway.tokens = Verifier(config.issuers) if config.issuers else None
+    gateway.tokens = Verifier(config.issuers, clock) if config.issuers else None
     policies.install(app, config, routes, storage, health, documents=documents,
-                     pending=pending, directory=directory, tokens=gateway.tokens, quotas=quotas)
+                     pending=pending, directory=directory, tokens=gateway.tokens, quotas=quotas,
+                     clock=clock.time)
     for name, document in pending.items():
         validate = config.services[name].validate_
         assert validate is not None
@@ -136,7 +143,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     if connection is not None:
         board = RedisBoard(connection, board, health.on_error("health_check"))
     gateway.health_checker = HealthChecker(
-        [*upstreams.items(), *canaries.items()], board, on_state=metrics.target_health)
+        [*upstreams.items(), *canaries.items()], board, on_state=metrics.target_health,
+        clock=clock)
     gateway.health_checker.start()
 
     if config.trusted_proxies:
@@ -153,7 +161,8 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     return app
 
 
-def usage_recorder(config: GatewayConfig, counts: ServiceCounts, follower) -> UsageRecorder:
+def usage_recorder(config: GatewayConfig, counts: ServiceCounts, follower,
+                   clock: Clock = SYSTEM) -> UsageRecorder:
     """The worker's usage recorder, flushing to the storage's per-period counts and, with
     a database, to its usage table; started."""
     outboxes = [Outbox("the storage", counts.write, on_dropped=metrics.usage_dropped)]
@@ -162,7 +171,7 @@ def usage_recorder(config: GatewayConfig, counts: ServiceCounts, follower) -> Us
 
         outboxes.append(Outbox("the database", usage_writer(follower.engine),
                                on_dropped=metrics.usage_dropped))
-    recorder = UsageRecorder(outboxes, config.usage.flush_seconds)
+    recorder = UsageRecorder(outboxes, config.usage.flush_seconds, clock.time)
     recorder.start()
     return recorder
 

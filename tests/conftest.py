@@ -102,8 +102,9 @@ class Gateway:
 def make_gateway():
     servers = []
 
-    def build(config: dict | str) -> Gateway:
-        app = create_app(config)
+    def build(config: dict | str, clock=None) -> Gateway:
+        """:param clock: what its timers read (gateway.testing's MovedClock: moved by hand)."""
+        app = create_app(config, clock=clock) if clock is not None else create_app(config)
         server = ServerThread(app)
         servers.append(server)
         return Gateway(url=server.url, port=server.port, app=app, client=app.test_client())

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from gateway.testing import MovedClock
 from tests.conftest import dead_port, raw_request
 from tests.upstream import UpstreamApp
 
@@ -34,10 +35,10 @@ def flaky(serve):
     return serve(Flaky("flaky"))
 
 
-def breaker_gateway(make_gateway, upstream_url, storage, reset_after=1):
+def breaker_gateway(make_gateway, upstream_url, storage, reset_after=1, clock=None):
     return make_gateway({"storage": storage, "services": {"svc": {
         "upstream": upstream_url, "retries": 0,
-        "circuit_breaker": {"failures": 3, "reset_after": reset_after}}}})
+        "circuit_breaker": {"failures": 3, "reset_after": reset_after}}}}, clock=clock)
 
 
 @pytest.mark.fault
@@ -68,11 +69,14 @@ def test_success_resets_the_count(make_gateway, flaky, storage):
 
 @pytest.mark.fault
 def test_one_probe_after_reset_then_closes(make_gateway, flaky, storage):
-    gw = breaker_gateway(make_gateway, flaky.url, storage, reset_after=1)
+    clock = MovedClock()
+    gw = breaker_gateway(make_gateway, flaky.url, storage, reset_after=30, clock=clock)
     for _ in range(3):
         raw_request(gw.port, "GET", "/svc/x")
     assert raw_request(gw.port, "GET", "/svc/x").status == 503
-    time.sleep(1.1)
+    clock.advance(29)
+    assert raw_request(gw.port, "GET", "/svc/x").status == 503  # not yet
+    clock.advance(1)
     flaky.app.failing = False
     flaky.app.delay = 0.5  # the probe is still running while the others arrive
     hits = flaky.app.hits
@@ -94,10 +98,11 @@ def test_one_probe_after_reset_then_closes(make_gateway, flaky, storage):
 
 @pytest.mark.fault
 def test_failed_probe_reopens(make_gateway, flaky, storage):
-    gw = breaker_gateway(make_gateway, flaky.url, storage, reset_after=1)
+    clock = MovedClock()
+    gw = breaker_gateway(make_gateway, flaky.url, storage, reset_after=30, clock=clock)
     for _ in range(3):
         raw_request(gw.port, "GET", "/svc/x")
-    time.sleep(1.1)
+    clock.advance(30)
     assert raw_request(gw.port, "GET", "/svc/x").status == 500  # the probe, failing
     assert raw_request(gw.port, "GET", "/svc/x").status == 503  # open again at once
 

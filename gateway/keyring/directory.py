@@ -100,9 +100,12 @@ class Directory:
                     KeyEntry(None, name, None)
 
     @classmethod
-    def of(cls, config: GatewayConfig) -> Directory:
-        """gateway.yaml's consumers, plans and key prefix (the database's join later)."""
-        return cls(config.consumers, IssuedKeys(config.keys.prefix), plans=config.plans)
+    def of(cls, config: GatewayConfig, clock: Callable[[], float] = time.time) -> Directory:
+        """gateway.yaml's consumers, plans and key prefix (the database's join later).
+
+        :param clock: seconds since the epoch, compared with keys' expiry."""
+        return cls(config.consumers, IssuedKeys(config.keys.prefix), clock=clock,
+                   plans=config.plans)
 
     def __len__(self) -> int:
         return len(self._keys)

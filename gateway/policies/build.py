@@ -8,6 +8,9 @@ with no policies registers no hook at all.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from flask import Flask
 
 from ..config import GatewayConfig
@@ -42,20 +45,20 @@ def authentication(route: str, policies, config: GatewayConfig,
 
 
 def quotas_for(config: GatewayConfig, routes: list[Route], storage, health: StorageHealth,
-               directory: Directory) -> Quotas | None:
+               directory: Directory, clock: Callable[[], float] = time.time) -> Quotas | None:
     """The gateway's rate limit and allowance counters, when any route counts requests."""
     if not any(config.has_quota(r.policies) for r in routes):
         return None
     return Quotas(config, storage, on_storage_error=health.on_error("quota"),
-                  on_limited=metrics.rate_limited, directory=directory)
+                  on_limited=metrics.rate_limited, clock=clock, directory=directory)
 
 
 def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             health: StorageHealth, tokens: Verifier | None = None,
             documents: dict[str, dict | None] | None = None,
             pending: dict[str, PendingDocument] | None = None,
-            directory: Directory | None = None, quotas: Quotas | None = None
-            ) -> dict[str, Chain]:
+            directory: Directory | None = None, quotas: Quotas | None = None,
+            clock: Callable[[], float] = time.time) -> dict[str, Chain]:
     """Build and register every route's chain.
 
     :param tokens: the app's :class:`~gateway.tokens.Verifier` when issuers are configured.
@@ -64,13 +67,14 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
     :param directory: the consumers and keys (default: gateway.yaml's alone).
     :param quotas: the counters of rate limits and allowances (default: made here when a
         route has a quota).
+    :param clock: seconds since the epoch (cache entries' age and expiry).
     :returns: the chains by route name.
     """
     pending = pending or {}
     if directory is None:  # (an empty Directory is falsy: never `directory or ...`)
-        directory = Directory.of(config)
+        directory = Directory.of(config, clock)
     if quotas is None:
-        quotas = quotas_for(config, routes, storage, health, directory)
+        quotas = quotas_for(config, routes, storage, health, directory, clock)
     connection = redis_connection(storage)
 
     operations = service_operations(config, documents or {})
@@ -101,11 +105,12 @@ def install(app: Flask, config: GatewayConfig, routes: list[Route], storage,
             chain.append(CanaryBranch(route.name, p.canary,  # type: ignore[attr-defined]
                                       on_branch=metrics.branch_counter(route.name)))
         if "cache" in steps:
-            store = RedisStore(connection, route.name) if connection is not None else MemoryStore()
+            store = RedisStore(connection, route.name) if connection is not None \
+                else MemoryStore(clock)
             chain.append(ResponseCache(route.name, p.cache, store,  # type: ignore[arg-type]
                                        by_consumer=bool(p.auth_methods),
                                        on_result=metrics.cache_result(route.name),
-                                       on_storage_error=health.on_error("cache")))
+                                       on_storage_error=health.on_error("cache"), clock=clock))
         # transform and upstream are the route's view (gateway/routing, gateway/compose)
         chains[route.name] = Chain(tuple(chain))
 

@@ -53,12 +53,13 @@ log = logging.getLogger("gateway.quota")
 KEY_PREFIX = "gateway"
 
 
-def strategy_for(config: GatewayConfig, storage: Storage) -> RateLimiter:
+def strategy_for(config: GatewayConfig, storage: Storage,
+                 clock: Callable[[], float] = time.time) -> RateLimiter:
     """The ``limits`` strategy that counts every quota of the gateway."""
     name = config.rate_limit_strategy
     if name == "fixed-window" and isinstance(storage, RedisStorage):
-        return LeasedFixedWindow(storage) if config.quota.mode == "lease" \
-            else OneTripFixedWindow(storage)
+        return LeasedFixedWindow(storage, clock) if config.quota.mode == "lease" \
+            else OneTripFixedWindow(storage, clock)
     return STRATEGIES[name](storage)
 
 
@@ -81,7 +82,7 @@ class Quotas:
         :param on_limited: called for each request refused 429 (the metric).
         :param clock: seconds now, for ``RateLimit-Reset`` and ``Retry-After``.
         :param directory: the consumers, with their own limits (default: gateway.yaml's)."""
-        self.strategy = strategy_for(config, storage)
+        self.strategy = strategy_for(config, storage, clock)
         self.directory = directory if directory is not None else Directory.of(config)
         #: a rate limit's text -> its windows (consumers change at runtime; texts repeat)
         self._windows: dict[str, tuple[Limit, ...]] = {}

@@ -18,13 +18,13 @@ import base64
 import hashlib
 import os
 import threading
-import time
 from typing import Any
 from urllib.parse import quote_plus
 
 import jwt
 from cachetools import TTLCache
 
+from ..clock import SYSTEM, Clock
 from ..config.issuers import IssuerConfig
 from ..errors import GatewayError
 from .fetch import Fetcher, FetchError
@@ -55,16 +55,20 @@ def invalid(realm: str, why: str) -> TokenError:
 class Verifier:
     """Every configured issuer's keys and the verified-token cache (one per app)."""
 
-    def __init__(self, issuers: dict[str, IssuerConfig]):
+    def __init__(self, issuers: dict[str, IssuerConfig], clock: Clock = SYSTEM):
+        """:param clock: when a verified token stops being served from the cache, and
+            when an issuer's keys are due again."""
         self.issuers = issuers
+        self.clock = clock
         self.fetcher = Fetcher()
-        self.keys = {name: IssuerKeys(name, config, self.fetcher)
+        self.keys = {name: IssuerKeys(name, config, self.fetcher, clock=clock.monotonic)
                      for name, config in issuers.items()}
         self.by_iss = {config.issuer: name for name, config in issuers.items()}
         self.secrets = {name: os.environ.get(config.secret_env, "")
                         for name, config in issuers.items() if config.secret_env}
         self._verified: TTLCache[str, tuple[str, dict, float]] = TTLCache(
-            _CACHE_SIZE, ttl=max((c.cache_duration for c in issuers.values()), default=300))
+            _CACHE_SIZE, ttl=max((c.cache_duration for c in issuers.values()), default=300),
+            timer=clock.monotonic)
         self._lock = threading.Lock()
 
     def verify(self, token: str, allowed: list[str], realm: str) -> tuple[str, dict]:
@@ -77,7 +81,7 @@ class Verifier:
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
         with self._lock:
             cached = self._verified.get(digest)
-        if cached is not None and cached[2] > time.time() and cached[0] in allowed:
+        if cached is not None and cached[2] > self.clock.time() and cached[0] in allowed:
             return cached[0], cached[1]
         parts = token.split(".")
         if len(parts) == 5:
@@ -138,7 +142,7 @@ class Verifier:
             raise invalid(realm, "bad signature") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise invalid(realm, "does not verify") from None
-        until = min(float(claims["exp"]), time.time() + config.cache_duration)
+        until = min(float(claims["exp"]), self.clock.time() + config.cache_duration)
         return name, claims, until
 
     def introspect(self, token: str, allowed: list[str], realm: str) -> tuple[str, dict, float]:
@@ -166,9 +170,9 @@ class Verifier:
                     from None
             if isinstance(answer, dict) and answer.get("active") is True:
                 expires = answer.get("exp")
-                until = time.time() + config.cache_duration
+                until = self.clock.time() + config.cache_duration
                 if isinstance(expires, (int, float)):
-                    if expires <= time.time():
+                    if expires <= self.clock.time():
                         raise invalid(realm, "expired")
                     until = min(until, float(expires))
                 return name, answer, until

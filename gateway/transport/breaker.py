@@ -164,10 +164,14 @@ class CircuitBreaker:
 
 
 def breaker_factory(service: str, config: BreakerConfig, storage,
-                    on_change=None, on_storage_error=None) -> Callable[[str], CircuitBreaker]:
+                    on_change=None, on_storage_error=None,
+                    clock: Callable[[], float] = time.time) -> Callable[[str], CircuitBreaker]:
     """``f(target_url) -> CircuitBreaker`` for a service, sharing one state store
-    (Redis when ``storage`` is a Redis storage, else this process's memory)."""
+    (Redis when ``storage`` is a Redis storage, else this process's memory).
+
+    :param clock: seconds since the epoch, when an open breaker's time ends."""
     connection = redis_connection(storage)
-    state = RedisBreakerState(connection) if connection is not None else MemoryBreakerState()
+    state = RedisBreakerState(connection, clock) if connection is not None \
+        else MemoryBreakerState(clock)
     return lambda target: CircuitBreaker(config, state, service, target, on_change=on_change,
                                          on_storage_error=on_storage_error)

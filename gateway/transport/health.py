@@ -25,13 +25,13 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util import Timeout
 
+from ..clock import SYSTEM, Clock
 from ..config.health import HealthCheckConfig
 from ..storage import BACKEND_ERRORS
 from .upstream import NOT_SENT, Target, Upstream
@@ -51,22 +51,24 @@ class ProbeState:
     #: when the last probe ran (``time.time()``); 0: never
     probed_at: float = 0.0
 
-    def after(self, ok: bool, config: HealthCheckConfig) -> ProbeState:
+    def after(self, ok: bool, config: HealthCheckConfig, now: float) -> ProbeState:
         successes, failures = (self.successes + 1, 0) if ok else (0, self.failures + 1)
         healthy = self.healthy
         if healthy and failures >= config.unhealthy_threshold:
             healthy = False
         elif not healthy and successes >= config.healthy_threshold:
             healthy = True
-        return ProbeState(healthy, successes, failures, time.time())
+        return ProbeState(healthy, successes, failures, now)
 
 
 class Board:
     """Where the workers of a host (or every host) keep each target's probe state."""
 
     def round(self, key: str, interval: float, probe: Callable[[], bool],
-              config: HealthCheckConfig) -> ProbeState:
-        """Probe the target if nobody has this interval; the state either way."""
+              config: HealthCheckConfig, now: float) -> ProbeState:
+        """Probe the target if nobody has this interval; the state either way.
+
+        :param now: seconds since the epoch (the gateway's clock)."""
         raise NotImplementedError
 
     def peek(self, key: str) -> ProbeState | None:
@@ -97,7 +99,7 @@ class FileBoard(Board):
         except OSError:
             return ProbeState()
 
-    def round(self, key, interval, probe, config):
+    def round(self, key, interval, probe, config, now):
         # the round's lock is a file of its own: the state file is replaced whole
         # (a reader never sees it half written, as it did when it was truncated and
         # rewritten in place: an empty read was a healthy default)
@@ -108,9 +110,9 @@ class FileBoard(Board):
                 return self._state(key)
             try:
                 state = self._state(key)
-                if time.time() - state.probed_at < interval * 0.9:
+                if now - state.probed_at < interval * 0.9:
                     return state  # probed this interval already
-                state = state.after(probe(), config)
+                state = state.after(probe(), config, now)
                 path = self._path(key)
                 temporary = f"{path}.{os.getpid()}.tmp"
                 with open(temporary, "w") as file:
@@ -143,7 +145,7 @@ class RedisBoard(Board):
             return self.fallback.peek(key)
         return ProbeState(**json.loads(stored)) if stored else self.fallback.peek(key)
 
-    def round(self, key, interval, probe, config):
+    def round(self, key, interval, probe, config, now):
         state_key = _state_key(key)
         try:
             client = self.connection()
@@ -154,13 +156,13 @@ class RedisBoard(Board):
                 return ProbeState(**json.loads(stored)) if stored else ProbeState()
             stored = client.get(state_key)  # type: ignore[attr-defined]
             state = (ProbeState(**json.loads(stored)) if stored else ProbeState()).after(
-                probe(), config)
+                probe(), config, now)
             client.set(state_key, json.dumps(asdict(state)))  # type: ignore[attr-defined]
             return state
         except BACKEND_ERRORS as exc:  # Redis down: this host probes for itself
             self.on_error(exc)
             log.warning("health state store unreachable (%s): this host probes on its own", exc)
-            return self.fallback.round(key, interval, probe, config)
+            return self.fallback.round(key, interval, probe, config, now)
 
 
 def _key(service: str, target: Target) -> str:
@@ -195,11 +197,15 @@ class HealthChecker:
     """Probes the targets of every service with a ``health_check``, in a thread of its own."""
 
     def __init__(self, upstreams: list[tuple[str, Upstream]], board: Board,
-                 on_state: Callable[[str, str, bool], None] | None = None):
+                 on_state: Callable[[str, str, bool], None] | None = None,
+                 clock: Clock = SYSTEM):
         """:param upstreams: (service, upstream) pairs, a canary's included.
-        :param on_state: ``f(service, target, healthy)`` after each round."""
+        :param on_state: ``f(service, target, healthy)`` after each round.
+        :param clock: when probes are due, and when each ran."""
         self.upstreams = [(name, u) for name, u in upstreams if u.reach.health_check]
         self.board = board
+        self.clock = clock
+        self._due: dict[tuple[str, str], float] = {}
         self.on_state = on_state or (lambda service, target, healthy: None)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -223,24 +229,28 @@ class HealthChecker:
         self._stop.set()
 
     def _run(self) -> None:
-        due: dict[tuple[str, str], float] = {}
         while not self._stop.is_set():
-            now = time.monotonic()
-            for name, upstream in self.upstreams:
-                config = upstream.reach.health_check
-                assert config is not None
-                for target in upstream.targets:
-                    if due.get((name, target.url), 0.0) > now:
-                        continue
-                    due[(name, target.url)] = now + config.interval
-                    self.check(name, target, config)
-            wake = min(due.values(), default=now + 1.0)
-            self._stop.wait(timeout=max(0.05, wake - time.monotonic()))
+            wake = self.run_due()
+            self._stop.wait(timeout=max(0.05, wake - self.clock.monotonic()))
+
+    def run_due(self) -> float:
+        """Probe every target whose interval has come (by the clock); when the next is due."""
+        due = self._due
+        now = self.clock.monotonic()
+        for name, upstream in self.upstreams:
+            config = upstream.reach.health_check
+            assert config is not None
+            for target in upstream.targets:
+                if due.get((name, target.url), float("-inf")) > now:
+                    continue
+                due[(name, target.url)] = now + config.interval
+                self.check(name, target, config)
+        return min(due.values(), default=now + 1.0)
 
     def check(self, service: str, target: Target, config: HealthCheckConfig) -> None:
         try:
             state = self.board.round(_key(service, target), config.interval,
-                                     lambda: probe(target, config), config)
+                                     lambda: probe(target, config), config, self.clock.time())
         except Exception:  # a probe must never stop the others
             log.exception("health check of %s failed", target.url)
             return
