@@ -18,7 +18,7 @@ $(RUN_STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[examples,test,docs]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[examples,test,docs,testing]'
 	touch $(STAMP)
 
 run: $(RUN_STAMP)

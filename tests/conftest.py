@@ -31,7 +31,7 @@ from tests.upstream import ServerThread, UpstreamApp
 ROOT = Path(__file__).resolve().parent.parent
 
 # counts the fault, hostile and soak tests, and prints the reliability line
-pytest_plugins = ["tests.reliability"]
+pytest_plugins = ["tests.reliability", "pytester"]
 
 # Property tests: `make test` is deterministic (the same examples every run);
 # `make fuzz` explores with random seeds and many more examples.

@@ -181,7 +181,7 @@ def test_make_run_installs_what_running_needs_and_no_more(tmp_path):
                         "constraints.txt -e '.[examples]'"]
     test_plan = subprocess.run(["make", "-n", "test", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout
-    assert "'.[examples,test,docs]'" in test_plan
+    assert "'.[examples,test,docs,testing]'" in test_plan
 
 
 def test_a_consumer_added_while_the_demo_runs_is_served_at_once(demo):

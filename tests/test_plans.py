@@ -25,7 +25,7 @@ PLANS = {"free": {"quota": "3/month", "rate_limit": "100/minute", "services": ["
          "pro": {"quota": "1000/month"}}
 
 
-def gateway_config(upstream_url: str, storage: str = "memory://", **extra) -> dict:
+def plans_config(upstream_url: str, storage: str = "memory://", **extra) -> dict:
     return {"storage": storage, "plans": PLANS,
             "consumers": {"acme": {"keys": [hash_key("acme-key")], "plan": "free"},
                           "solo": {"keys": [hash_key("solo-key")], "plan": "free",
@@ -78,7 +78,7 @@ def test_plans_and_allowances_are_checked_naming_the_key():
 
 
 def test_a_plans_allowance_is_spent_then_refused_with_its_own_code(upstream, make_app):
-    client = make_app(gateway_config(upstream.url)).test_client()
+    client = make_app(plans_config(upstream.url)).test_client()
     answers = [get(client, "/orders/echo", "acme-key") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["X-Quota-Remaining"] for a in answers] == ["2", "1", "0", "0"]
@@ -93,7 +93,7 @@ def test_a_plans_allowance_is_spent_then_refused_with_its_own_code(upstream, mak
 
 
 def test_refused_before_the_allowance_spends_none_of_it(upstream, make_app):
-    client = make_app(gateway_config(upstream.url)).test_client()
+    client = make_app(plans_config(upstream.url)).test_client()
     assert get(client, "/users/echo", "acme-key").status_code == 403  # the plan's services
     assert get(client, "/orders/echo").status_code == 401
     assert get(client, "/orders/echo", "acme-key").headers["X-Quota-Remaining"] == "2"
@@ -106,7 +106,7 @@ def test_refused_before_the_allowance_spends_none_of_it(upstream, make_app):
 
 
 def test_a_consumers_own_settings_replace_its_plans(upstream, make_app):
-    client = make_app(gateway_config(upstream.url)).test_client()
+    client = make_app(plans_config(upstream.url)).test_client()
     answer = get(client, "/users/echo", "solo-key")  # its own services
     assert answer.status_code == 200
     assert answer.headers["X-Quota-Limit"] == "5"  # its own 5/day, not the plan's 3/month
@@ -114,7 +114,7 @@ def test_a_consumers_own_settings_replace_its_plans(upstream, make_app):
 
 
 def test_gateway_usage_answers_the_consumers_own_period_for_free(upstream, make_app):
-    app = make_app(gateway_config(upstream.url))
+    app = make_app(plans_config(upstream.url))
     client = app.test_client()
     for path in ("/orders/echo", "/orders/echo", "/users/echo"):
         get(client, path, "solo-key")
@@ -144,7 +144,7 @@ def test_gateway_usage_answers_the_consumers_own_period_for_free(upstream, make_
 
 @pytest.mark.redis
 def test_an_allowance_on_redis_is_shared_and_never_over_admitted(upstream, redis_url, make_app):
-    config = gateway_config(upstream.url, storage=redis_url,
+    config = plans_config(upstream.url, storage=redis_url,
                             plans={**PLANS, "free": {**PLANS["free"], "quota": "10/month"}})
     clients = [make_app(config).test_client() for _ in range(2)]
     answers = [get(clients[i % 2], "/orders/echo", "acme-key").status_code for i in range(16)]
@@ -289,7 +289,7 @@ def test_an_allowance_fails_open_with_its_store_as_rate_limits_do(upstream, make
     from tests.conftest import dead_port
 
     down = f"redis://127.0.0.1:{dead_port()}"
-    config = gateway_config(upstream.url, storage=down,
+    config = plans_config(upstream.url, storage=down,
                             plans={**PLANS, "free": {"quota": "1/month"}})
     client = make_app(config).test_client()
     answers = [get(client, "/orders/echo", "acme-key") for _ in range(2)]

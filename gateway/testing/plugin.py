@@ -1,0 +1,320 @@
+"""The ``gateway`` pytest plugin: a team's tests of its own gateway.yaml.
+
+Registered through the ``pytest11`` entry point (installed with the package's
+``testing`` extra), so a test file needs no conftest to use its fixtures:
+
+- ``gateway_config``: the config under test. Override it in a conftest (a path,
+  or a dict shaped like the YAML); else ``--gateway-config PATH``; else
+  ``gateway_config = PATH`` in the pytest settings; else ``gateway.yaml`` in the
+  rootdir. Relative paths are relative to the rootdir.
+- ``upstreams``: a fake upstream per service (gateway/testing/fakes.py).
+- ``gateway_clock``: the clock the gateway reads, moved by hand (``advance``).
+- ``gateway_app`` / ``gateway_client``: the app built from the config with every
+  upstream replaced by its fake, ``memory://`` storage, no tracing and no health
+  checks unless ``@pytest.mark.gateway(...)`` asks; and its Flask test client.
+- ``api_key``: ``api_key("acme")``, a working key for that consumer.
+
+This module imports nothing of the gateway at import time: only the fixtures a
+test uses do.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: where the rootdir's gateway.yaml is looked for when nothing else names the config
+DEFAULT_FILE = "gateway.yaml"
+MARKER = "gateway"
+#: what a test may ask of ``@pytest.mark.gateway(...)``
+MARKER_OPTIONS = ("storage", "health_checks", "tracing")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gateway", "the API gateway under test (gateway.testing)")
+    group.addoption("--gateway-config", metavar="PATH", default=None,
+                    help="the gateway.yaml the gateway fixtures load (relative to the rootdir)")
+    parser.addini("gateway_config", "the gateway.yaml the gateway fixtures load (relative to "
+                  "the rootdir)", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "gateway(storage='memory'|'redis', health_checks=False, tracing=False): "
+        "what the gateway fixtures start beyond their defaults")
+
+
+@pytest.fixture
+def gateway_config(request: pytest.FixtureRequest) -> Any:
+    """The config under test: ``--gateway-config``, the ``gateway_config`` setting, or the
+    rootdir's gateway.yaml. Override this fixture to give a path or a dict."""
+    config = request.config
+    rootdir = Path(config.rootpath)
+    named = config.getoption("gateway_config") or config.getini("gateway_config")
+    if named:
+        return rootdir / named
+    if (rootdir / DEFAULT_FILE).exists():
+        return rootdir / DEFAULT_FILE
+    raise pytest.UsageError(
+        f"gateway.testing: no gateway config: none of these names one, and {rootdir} has no "
+        f"{DEFAULT_FILE}:\n"
+        "  - a gateway_config fixture in your conftest.py returning a path or a dict\n"
+        "  - --gateway-config PATH on the pytest command line\n"
+        "  - gateway_config = PATH in the [pytest] settings (pytest.ini, pyproject.toml, "
+        "setup.cfg)")
+
+
+@pytest.fixture
+def gateway_clock():
+    """The clock every timer of the gateway under test reads; ``advance(seconds)`` moves it
+    (the test's own ``time.time()`` does not move)."""
+    from .clock import MovedClock
+
+    clock = MovedClock()
+    with _limits_follow(clock):
+        yield clock
+
+
+@pytest.fixture
+def _gateway_source(request: pytest.FixtureRequest, gateway_config) -> tuple[dict, str]:
+    """The config as a mapping, and where it came from (relative files resolve there)."""
+    from ..config.loader import read_yaml
+
+    rootdir = Path(request.config.rootpath)
+    if isinstance(gateway_config, dict):
+        return copy.deepcopy(gateway_config), str(rootdir / DEFAULT_FILE)
+    path = Path(os.fspath(gateway_config))
+    if not path.is_absolute():
+        path = rootdir / path
+    with open(path, encoding="utf-8") as file:
+        raw, _ = read_yaml(file)
+    return raw or {}, str(path)
+
+
+@pytest.fixture
+def upstreams(_gateway_source) -> Iterator[dict]:
+    """A fake upstream per service of the config, by service name."""
+    from .fakes import FakeService, FakeUpstream
+
+    raw, _ = _gateway_source
+    fakes: dict[str, FakeService] = {}
+    for name, service in (raw.get("services") or {}).items():
+        service = _service_mapping(service)
+        targets = service.get("upstream")
+        count = len(targets) if isinstance(targets, list) else 1
+        fake = fakes[name] = FakeService(name, count)
+        canary = service.get("canary")
+        if isinstance(canary, dict) and canary.get("upstream"):
+            urls = canary["upstream"]
+            fake.canary = FakeService(f"{name}.canary", len(urls) if isinstance(urls, list) else 1)
+        mirror = service.get("mirror")
+        if isinstance(mirror, dict) and mirror.get("upstream"):
+            fake.mirror = FakeUpstream(f"{name}.mirror")
+    yield fakes
+    for fake in fakes.values():
+        fake.close()
+
+
+@pytest.fixture
+def gateway_app(request: pytest.FixtureRequest, _gateway_source, upstreams, gateway_clock):
+    """The gateway built from the config, every upstream replaced by its fake."""
+    from ..app import create_app
+    from ..extension import gateway_of
+
+    raw, source = _gateway_source
+    asked = _marker_options(request)
+    rootdir = str(request.config.rootpath)
+    if rootdir not in sys.path:  # the blueprints: named as modules of the project
+        sys.path.insert(0, rootdir)
+    config = _under_test(raw, source, upstreams, asked, request)
+    app = create_app(config, clock=gateway_clock)
+    gateway = gateway_of(app)
+    if gateway.health_checker is not None:
+        gateway_clock.on_advance(gateway.health_checker.run_due)
+    yield app
+    for part in (gateway.usage, gateway.follower, gateway.health_checker, gateway.tracing):
+        if part is None:
+            continue
+        (part.shutdown if part is gateway.tracing else part.stop)()  # type: ignore[union-attr]
+    for document in gateway.pending_documents.values():
+        document.stop()
+
+
+@pytest.fixture
+def gateway_client(gateway_app):
+    """``gateway_app.test_client()``, reading each answer whole (its access-log line, its
+    cache entry and its usage are written before the next request)."""
+    return _WholeAnswers(gateway_app)
+
+
+@pytest.fixture
+def api_key(gateway_app):
+    """``api_key("acme")``: a key the gateway accepts for consumer ``acme`` (added to the
+    gateway's keys for this test: the config holds only hashes)."""
+    from ..extension import gateway_of
+    from ..keyring.directory import KeyEntry, digest
+
+    directory = gateway_of(gateway_app).directory
+
+    def key_for(consumer: str) -> str:
+        if directory.consumer(consumer) is None:
+            known = ", ".join(sorted(directory.consumers)) or "none"
+            pytest.fail(f"api_key({consumer!r}): no such consumer (known: {known})")
+        key = f"test-{consumer}-{secrets.token_hex(8)}"
+        directory._keys[digest(key)] = KeyEntry(None, consumer, None)
+        return key
+    return key_for
+
+
+# -- the parts --------------------------------------------------------------------------
+
+def _service_mapping(service: Any) -> dict:
+    """A service as a mapping (``users: http://...`` and a list of URLs are shorthands)."""
+    if isinstance(service, (str, list)):
+        return {"upstream": service}
+    return dict(service or {})
+
+
+def _fake_urls(urls: Any, fakes) -> Any:
+    """Each target's URL with its fake's address, its path kept (a base path goes on)."""
+    from urllib.parse import urlsplit
+
+    listed = urls if isinstance(urls, list) else [urls]
+    swapped = [fake.url + urlsplit(str(url)).path.rstrip("/")
+               for url, fake in zip(listed, fakes, strict=True)]
+    return swapped if isinstance(urls, list) else swapped[0]
+
+
+def _under_test(raw: dict, source: str, upstreams: dict, asked: dict,
+                request: pytest.FixtureRequest):
+    from ..config import parse_config
+    from ..routing import CONFIG_CHECKS
+
+    config = copy.deepcopy(raw)
+    services = config.get("services") or {}
+    for name, service in list(services.items()):
+        service = services[name] = _service_mapping(service)
+        fake = upstreams[name]
+        service["upstream"] = _fake_urls(service["upstream"], fake.targets)
+        if fake.canary is not None:
+            service["canary"] = {**service["canary"],
+                                 "upstream": _fake_urls(service["canary"]["upstream"],
+                                                        fake.canary.targets)}
+        if fake.mirror is not None:
+            service["mirror"] = {**service["mirror"],
+                                 "upstream": _fake_urls(service["mirror"]["upstream"],
+                                                        [fake.mirror])}
+        if not asked.get("health_checks"):
+            service.pop("health_check", None)
+    if not asked.get("tracing"):
+        config.pop("tracing", None)
+    storage = asked.get("storage", "memory")
+    if storage == "memory":
+        config["storage"] = "memory://"
+    elif storage == "redis":
+        config["storage"] = request.getfixturevalue("gateway_redis_url")
+    else:
+        pytest.fail(f"@pytest.mark.gateway(storage={storage!r}): expected 'memory' or 'redis'")
+    return parse_config(config, source=source, checks=CONFIG_CHECKS)
+
+
+def _marker_options(request: pytest.FixtureRequest) -> dict:
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is None:
+        return {}
+    if marker.args:
+        pytest.fail("@pytest.mark.gateway takes keywords only: "
+                    f"{', '.join(f'{o}=...' for o in MARKER_OPTIONS)}")
+    unknown = sorted(set(marker.kwargs) - set(MARKER_OPTIONS))
+    if unknown:
+        pytest.fail(f"@pytest.mark.gateway: unknown option(s) {', '.join(unknown)} "
+                    f"(known: {', '.join(MARKER_OPTIONS)})")
+    return dict(marker.kwargs)
+
+
+@pytest.fixture
+def gateway_redis_url(request: pytest.FixtureRequest) -> str:
+    """The Redis a ``@pytest.mark.gateway(storage="redis")`` test counts in: ``$GATEWAY_TEST_REDIS``
+    (default ``redis://127.0.0.1:6379``), one database per xdist worker, emptied first."""
+    from urllib.parse import urlsplit
+
+    import redis
+
+    base = urlsplit(os.environ.get("GATEWAY_TEST_REDIS", "redis://127.0.0.1:6379"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = int("".join(c for c in worker if c.isdigit()) or 0) % 15 + 1
+    url = f"{base.scheme}://{base.netloc}/{number}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as error:
+        pytest.fail(f"@pytest.mark.gateway(storage='redis'): no Redis at {url} ({error}): "
+                    "start one (redis-server) or set GATEWAY_TEST_REDIS")
+    finally:
+        client.close()
+    return url
+
+
+class _WholeAnswers:
+    """A Flask test client whose answers are read whole and closed as they come."""
+
+    def __init__(self, app):
+        self._client = app.test_client()
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return self._client.open(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        method = name.upper()
+        if method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+            return lambda *args, **kwargs: self.open(*args, method=method, **kwargs)
+        return getattr(self._client, name)
+
+
+class _limits_follow:
+    """``limits``' memory storage and strategies read ``time.time()`` themselves: while a
+    test's clock is in use they read that clock (their module's ``time`` replaced)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.saved: list[tuple[Any, Any]] = []
+
+    def __enter__(self):
+        import limits.storage.memory
+        import limits.strategies
+
+        shim = _TimeModule(self.clock)
+        for module in (limits.storage.memory, limits.strategies):
+            self.saved.append((module, module.time))
+            module.time = shim  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for module, original in self.saved:
+            module.time = original  # type: ignore[attr-defined]
+
+
+class _TimeModule:
+    """What ``limits`` asks of ``time``: ``time()`` and ``monotonic()``, from the clock."""
+
+    def __init__(self, clock):
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock.time()
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
+    def __getattr__(self, name: str):
+        import time
+        return getattr(time, name)
+

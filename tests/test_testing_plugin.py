@@ -1,0 +1,120 @@
+"""gateway.testing, the pytest plugin (issue 33), as a user meets it: a directory with a
+gateway.yaml and a test file, run by pytest with nothing else (pytester)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from gateway.config import hash_key
+
+GATEWAY_YAML = textwrap.dedent(f"""\
+    consumers:
+      acme:
+        keys: ["{hash_key('acme-production-key')}"]
+    services:
+      orders:
+        upstream: http://orders.internal:8080
+        auth: api_key
+        rate_limit: 2/minute
+      catalog:
+        upstream: [http://catalog-a.internal, http://catalog-b.internal/v2]
+        strip_prefix: true
+        retries: 1
+    """)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester):
+    pytester.makefile(".yaml", gateway=GATEWAY_YAML)
+    return pytester
+
+
+def test_a_users_tests_run_against_fakes_with_a_moved_clock(project):
+    project.makepyfile(test_orders=textwrap.dedent("""\
+        import pytest
+
+        def test_a_key_is_needed_and_never_reaches_the_upstream(gateway_client, upstreams,
+                                                                api_key):
+            assert gateway_client.get("/orders/1").status_code == 401
+            key = api_key("acme")
+            answer = gateway_client.get("/orders/1", headers={"X-API-Key": key})
+            assert answer.status_code == 200
+            assert answer.json["path"] == "/orders/1"  # the default echo
+            (seen,) = upstreams["orders"].requests
+            assert seen.headers["x-consumer"] == "acme" and "X-API-Key" not in seen.headers
+            upstreams["orders"].assert_called("GET", "/orders/*", headers={"X-Consumer": "acme"})
+
+        def test_the_quota_recovers_when_the_clock_moves(gateway_client, api_key,
+                                                         gateway_clock):
+            key = {"X-API-Key": api_key("acme")}
+            statuses = [gateway_client.get("/orders/1", headers=key).status_code
+                        for _ in range(3)]
+            assert statuses == [200, 200, 429]
+            gateway_clock.advance(60)
+            assert gateway_client.get("/orders/1", headers=key).status_code == 200
+
+        def test_rules_failures_and_a_target_down(gateway_client, upstreams):
+            catalog = upstreams["catalog"]
+            assert len(catalog.targets) == 2
+            catalog.respond("GET", "/items/*", json={"items": []}, headers={"X-From": "fake"})
+            answer = gateway_client.get("/catalog/items/7?page=2")
+            assert answer.json == {"items": []} and answer.headers["X-From"] == "fake"
+            assert catalog.requests[-1].query == {"page": ["2"]}
+            # the second target's base path goes on: /v2/items/7
+            paths = {r.path for t in catalog.targets for r in t.requests}
+            assert paths == {"/items/7", "/v2/items/7"} or len(paths) == 1
+            catalog.reset()
+            catalog.fail(1, status=503)  # the next request, whichever target takes it
+            assert [gateway_client.get("/catalog/x").status_code for _ in range(2)] == [503, 200]
+            assert len(catalog.requests) == 2
+            catalog.targets[0].down()  # one target refusing: the other answers (failover)
+            assert {gateway_client.get("/catalog/x").status_code for _ in range(4)} == {200}
+            catalog.down()
+            assert gateway_client.get("/catalog/x").status_code == 502
+            catalog.up()
+            assert gateway_client.get("/catalog/x").status_code == 200
+
+        def test_a_failed_assertion_lists_what_arrived(gateway_client, upstreams):
+            gateway_client.get("/catalog/a?x=1")
+            with pytest.raises(AssertionError) as failure:
+                upstreams["catalog"].assert_called("POST", "/a")
+            assert "expected 1 POST /a, got 0" in str(failure.value)
+            assert "GET /a?x=1" in str(failure.value) or "GET /v2/a?x=1" in str(failure.value)
+
+        def test_an_unknown_consumer_is_named(api_key):
+            api_key("nobody")
+        """))
+    result = project.runpytest("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(["*api_key('nobody'): no such consumer (known: acme)*"])
+
+
+def test_the_config_is_the_fixture_then_the_option_then_the_setting(pytester):
+    pytester.makefile(".yaml", a="services: {alpha: http://a.internal}\n",
+                      b="services: {beta: http://b.internal}\n")
+    pytester.makeini("[pytest]\ngateway_config = a.yaml\n")
+    pytester.makepyfile(test_which=textwrap.dedent("""\
+        def test_which(upstreams):
+            print("SERVICES", sorted(upstreams))
+        """))
+    assert "SERVICES ['alpha']" in pytester.runpytest("-s").stdout.str()
+    assert "SERVICES ['beta']" in pytester.runpytest("-s", "--gateway-config",
+                                                     "b.yaml").stdout.str()
+    pytester.makeconftest(textwrap.dedent("""\
+        import pytest
+
+        @pytest.fixture
+        def gateway_config():
+            return {"services": {"gamma": "http://g.internal"}}
+        """))
+    assert "SERVICES ['gamma']" in pytester.runpytest("-s", "--gateway-config",
+                                                      "b.yaml").stdout.str()
+
+
+def test_without_a_config_the_error_lists_the_three_ways(pytester):
+    pytester.makepyfile(test_none="def test_none(gateway_app):\n    pass\n")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*no gateway config*", "*a gateway_config fixture*",
+                                 "*--gateway-config PATH*", "*gateway_config = PATH*"])
