@@ -118,3 +118,33 @@ def test_without_a_config_the_error_lists_the_three_ways(pytester):
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*no gateway config*", "*a gateway_config fixture*",
                                  "*--gateway-config PATH*", "*gateway_config = PATH*"])
+
+
+def test_tokens_are_issued_as_the_configs_issuer_would_and_expire_on_its_clock(pytester):
+    pytester.makefile(".yaml", gateway=textwrap.dedent("""\
+        issuers:
+          corp:
+            issuer: https://login.example.com/realms/corp
+            audiences: [orders-api, other-api]
+        services:
+          orders:
+            upstream: http://orders.internal
+            auth: jwt
+            scopes: {GET: [orders:read], POST: [orders:write]}
+            claims_to_headers: {X-User: sub}
+        """))
+    pytester.makepyfile(test_tokens=textwrap.dedent("""\
+        def test_scopes_and_expiry(gateway_client, issue_token, gateway_clock, upstreams):
+            token = issue_token(sub="alice", scopes=["orders:read"], expires_in=300)
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert gateway_client.get("/orders/1", headers=bearer).status_code == 200
+            assert upstreams["orders"].requests[-1].headers["X-User"] == "alice"
+            refused = gateway_client.post("/orders/1", headers=bearer)
+            assert (refused.status_code, refused.json["error"]) == (403, "insufficient_scope")
+            gateway_clock.advance(300 + 30)  # its lifetime and the issuer's 30 s leeway
+            assert gateway_client.get("/orders/1", headers=bearer).status_code == 401
+            other = issue_token(sub="bob", audience="other-api", scopes=["orders:read"])
+            assert gateway_client.get(
+                "/orders/1", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+        """))
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -13,6 +13,8 @@ Registered through the ``pytest11`` entry point (installed with the package's
   upstream replaced by its fake, ``memory://`` storage, no tracing and no health
   checks unless ``@pytest.mark.gateway(...)`` asks; and its Flask test client.
 - ``api_key``: ``api_key("acme")``, a working key for that consumer.
+- ``issue_token``: ``issue_token(sub="alice", scopes=[...])``, a token the config's
+  issuer would issue (its keys served on loopback by the plugin).
 
 This module imports nothing of the gateway at import time: only the fixtures a
 test uses do.
@@ -123,7 +125,48 @@ def upstreams(_gateway_source) -> Iterator[dict]:
 
 
 @pytest.fixture
-def gateway_app(request: pytest.FixtureRequest, _gateway_source, upstreams, gateway_clock):
+def _gateway_idp(_gateway_source) -> Iterator[Any]:
+    """The issuers' keys served on loopback (None without issuers): the gateway fetches its
+    JWKS there, while each issuer's name stays as written."""
+    raw, _ = _gateway_source
+    if not raw.get("issuers"):
+        yield None
+        return
+    from .tokens import TestIssuer
+
+    issuer = TestIssuer()
+    yield issuer
+    issuer.close()
+
+
+@pytest.fixture
+def issue_token(_gateway_source, _gateway_idp, gateway_clock):
+    """``issue_token(sub="alice", scopes=["orders:read"], claims={...}, expires_in=300,
+    issuer=None, audience=None)``: a bearer token the config's issuer would issue
+    (the only or first issuer, its first audience; ``iat``/``exp`` from ``gateway_clock``)."""
+    raw, _ = _gateway_source
+    issuers = raw.get("issuers") or {}
+
+    def issue(sub: str = "user", scopes: list[str] | None = None, claims: dict | None = None,
+              expires_in: int = 300, issuer: str | None = None,
+              audience: str | None = None) -> str:
+        if not issuers:
+            pytest.fail("issue_token: the config has no issuers: (auth: jwt needs one)")
+        name = issuer or next(iter(issuers))
+        if name not in issuers:
+            pytest.fail(f"issue_token(issuer={name!r}): no such issuer (known: "
+                        f"{', '.join(issuers)})")
+        settings = issuers[name]
+        return _gateway_idp.token(
+            iss=settings["issuer"], aud=audience or settings["audiences"][0], sub=sub,
+            scopes=scopes, claims=claims or {}, now=gateway_clock.time(),
+            expires_in=expires_in, algorithms=settings.get("algorithms"))
+    return issue
+
+
+@pytest.fixture
+def gateway_app(request: pytest.FixtureRequest, _gateway_source, upstreams, gateway_clock,
+                _gateway_idp):
     """The gateway built from the config, every upstream replaced by its fake."""
     from ..app import create_app
     from ..extension import gateway_of
@@ -133,7 +176,7 @@ def gateway_app(request: pytest.FixtureRequest, _gateway_source, upstreams, gate
     rootdir = str(request.config.rootpath)
     if rootdir not in sys.path:  # the blueprints: named as modules of the project
         sys.path.insert(0, rootdir)
-    config = _under_test(raw, source, upstreams, asked, request)
+    config = _under_test(raw, source, upstreams, asked, request, _gateway_idp)
     app = create_app(config, clock=gateway_clock)
     gateway = gateway_of(app)
     if gateway.health_checker is not None:
@@ -193,7 +236,7 @@ def _fake_urls(urls: Any, fakes) -> Any:
 
 
 def _under_test(raw: dict, source: str, upstreams: dict, asked: dict,
-                request: pytest.FixtureRequest):
+                request: pytest.FixtureRequest, idp=None):
     from ..config import parse_config
     from ..routing import CONFIG_CHECKS
 
@@ -213,6 +256,9 @@ def _under_test(raw: dict, source: str, upstreams: dict, asked: dict,
                                                         [fake.mirror])}
         if not asked.get("health_checks"):
             service.pop("health_check", None)
+    for settings in (config.get("issuers") or {}).values():
+        if idp is not None and not settings.get("introspection"):
+            settings["jwks_uri"] = idp.jwks_uri  # its name (iss) stays as written
     if not asked.get("tracing"):
         config.pop("tracing", None)
     storage = asked.get("storage", "memory")

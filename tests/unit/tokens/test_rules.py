@@ -43,3 +43,23 @@ def test_tokens_refused_before_any_key_is_fetched(verifier, token, why):
     with pytest.raises(TokenError) as refused:
         verifier.verify(token, ["corp"], "orders")
     assert refused.value.status == 401 and why in refused.value.message
+
+
+@pytest.mark.parametrize("claims, now, why", [
+    ({"exp": 1000}, 1029, None),                    # within the leeway
+    ({"exp": 1000}, 1030, "expired"),
+    ({"exp": 5000, "nbf": 1031}, 1000, "not yet valid"),
+    ({"exp": 5000, "iat": 1030}, 1000, None),
+    ({"exp": 5000, "iat": 1031}, 1000, "not yet valid"),
+    ({"exp": "5000"}, 1000, "exp is not a number"),
+    ({"exp": True}, 1000, "exp is not a number"),
+])
+def test_times_are_read_on_the_gateways_clock_with_the_leeway(claims, now, why):
+    from gateway.tokens.verify import TokenError, _check_times
+
+    if why is None:
+        _check_times(claims, now, 30, "orders")
+        return
+    with pytest.raises(TokenError) as refused:
+        _check_times(claims, now, 30, "orders")
+    assert why in refused.value.message
