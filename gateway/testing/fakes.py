@@ -133,8 +133,9 @@ class FakeUpstream:
             return
         self._server = make_server("127.0.0.1", self.port, self, threaded=True)
         self.port = self._server.server_port
-        threading.Thread(target=self._server.serve_forever, daemon=True,
-                         name=f"fake-upstream-{self.name}").start()
+        # a short poll: down() and the test's end wait for the loop to notice, not 0.5 s
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True, name=f"fake-upstream-{self.name}").start()
 
     def reset(self) -> None:
         """Forget the rules, the failures to come and the requests received."""
@@ -146,6 +147,10 @@ class FakeUpstream:
 
     def close(self) -> None:
         self.down()
+
+    def forget_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
 
     # -- what it received
 
@@ -231,6 +236,10 @@ class FakeService:
     def close(self) -> None:
         for fake in self._all():
             fake.close()
+
+    def forget_requests(self) -> None:
+        for fake in self._all():
+            fake.forget_requests()
 
     def _all(self) -> Iterable[FakeUpstream]:
         yield from self.targets

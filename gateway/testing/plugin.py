@@ -86,18 +86,22 @@ def gateway_clock():
 
 @pytest.fixture
 def _gateway_source(request: pytest.FixtureRequest, gateway_config) -> tuple[dict, str]:
-    """The config as a mapping, and where it came from (relative files resolve there)."""
-    from ..config.loader import read_yaml
+    """The config as a mapping, ``${VAR}`` expanded, and where it came from (relative
+    files resolve there)."""
+    from ..config.loader import expand_env, read_yaml
 
     rootdir = Path(request.config.rootpath)
     if isinstance(gateway_config, dict):
-        return copy.deepcopy(gateway_config), str(rootdir / DEFAULT_FILE)
-    path = Path(os.fspath(gateway_config))
-    if not path.is_absolute():
-        path = rootdir / path
-    with open(path, encoding="utf-8") as file:
-        raw, _ = read_yaml(file)
-    return raw or {}, str(path)
+        raw, source = copy.deepcopy(gateway_config), str(rootdir / DEFAULT_FILE)
+    else:
+        path = Path(os.fspath(gateway_config))
+        if not path.is_absolute():
+            path = rootdir / path
+        with open(path, encoding="utf-8") as file:
+            raw, _ = read_yaml(file)
+        source = str(path)
+    # (what cannot be expanded is left as written: the config's own check names it)
+    return expand_env(raw or {}, "", []), source
 
 
 @pytest.fixture
@@ -179,6 +183,8 @@ def gateway_app(request: pytest.FixtureRequest, _gateway_source, upstreams, gate
     config = _under_test(raw, source, upstreams, asked, request, _gateway_idp)
     app = create_app(config, clock=gateway_clock)
     gateway = gateway_of(app)
+    for fake in upstreams.values():  # what the app asked while it was built (OpenAPI
+        fake.forget_requests()       # documents) is not what the test sent
     if gateway.health_checker is not None:
         gateway_clock.on_advance(gateway.health_checker.run_due)
     yield app
