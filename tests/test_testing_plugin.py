@@ -148,3 +148,27 @@ def test_tokens_are_issued_as_the_configs_issuer_would_and_expire_on_its_clock(p
                 "/orders/1", headers={"Authorization": f"Bearer {other}"}).status_code == 200
         """))
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_gateway_server_serves_the_same_config_with_the_same_fakes(project):
+    project.makepyfile(test_served=textwrap.dedent("""\
+        import requests
+
+        def test_served(gateway_server, upstreams, api_key):
+            upstreams["orders"].respond("GET", "/orders/1", json={"id": 1})
+            answer = requests.get(f"{gateway_server}/orders/1",
+                                  headers={"X-API-Key": api_key("acme")}, timeout=10)
+            assert answer.json() == {"id": 1}
+            upstreams["orders"].assert_called("GET", "/orders/1", headers={"X-Consumer": "acme"})
+
+        def test_a_failure_shows_its_log(gateway_server):
+            requests.get(f"{gateway_server}/nowhere", timeout=10)
+            assert False, "on purpose"
+        """))
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*gateway server log*", "*Worker ready*"])
+    # nothing is left listening: no gateway serve process of this test remains
+    import subprocess
+    left = subprocess.run(["pgrep", "-f", str(project.path)], capture_output=True, text=True)
+    assert left.stdout.strip() == ""

@@ -36,7 +36,7 @@ import pytest
 DEFAULT_FILE = "gateway.yaml"
 MARKER = "gateway"
 #: what a test may ask of ``@pytest.mark.gateway(...)``
-MARKER_OPTIONS = ("storage", "health_checks", "tracing")
+MARKER_OPTIONS = ("storage", "health_checks", "tracing", "workers")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,8 +49,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "gateway(storage='memory'|'redis', health_checks=False, tracing=False): "
-        "what the gateway fixtures start beyond their defaults")
+        "markers", "gateway(storage='memory'|'redis', health_checks=False, tracing=False, "
+        "workers=1): what the gateway fixtures start beyond their defaults")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """A failing test that ran ``gateway_server`` gets the server's log in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    log = getattr(item, "_gateway_server_log", None)
+    if log is not None and report.failed and report.when in ("call", "teardown"):
+        try:
+            text = Path(log).read_text(errors="replace")
+        except OSError:
+            return
+        report.sections.append(("gateway server log", text[-20_000:]))
 
 
 @pytest.fixture
@@ -169,18 +183,38 @@ def issue_token(_gateway_source, _gateway_idp, gateway_clock):
 
 
 @pytest.fixture
-def gateway_app(request: pytest.FixtureRequest, _gateway_source, upstreams, gateway_clock,
-                _gateway_idp):
-    """The gateway built from the config, every upstream replaced by its fake."""
-    from ..app import create_app
-    from ..extension import gateway_of
+def _test_keys(_gateway_source) -> dict[str, str]:
+    """A key of this test's own for each consumer of the config: its hash goes into the
+    config under test (the file holds only hashes; a served gateway reads the file)."""
+    raw, _ = _gateway_source
+    return {str(name): f"test-{name}-{secrets.token_hex(8)}"
+            for name in (raw.get("consumers") or {})}
 
-    raw, source = _gateway_source
-    asked = _marker_options(request)
+
+@pytest.fixture
+def _config_under_test(request: pytest.FixtureRequest, _gateway_source, upstreams,
+                       _gateway_idp, _test_keys) -> dict:
+    """The config as the fixtures run it: fakes for upstreams, test keys added, the
+    marker's storage, no tracing or health checks unless asked."""
+    raw, _ = _gateway_source
     rootdir = str(request.config.rootpath)
     if rootdir not in sys.path:  # the blueprints: named as modules of the project
         sys.path.insert(0, rootdir)
-    config = _under_test(raw, source, upstreams, asked, request, _gateway_idp)
+    return _swapped(raw, upstreams, _marker_options(request), request, _gateway_idp,
+                    _test_keys)
+
+
+@pytest.fixture
+def gateway_app(request: pytest.FixtureRequest, _gateway_source, _config_under_test,
+                upstreams, gateway_clock):
+    """The gateway built from the config, every upstream replaced by its fake."""
+    from ..app import create_app
+    from ..config import parse_config
+    from ..extension import gateway_of
+    from ..routing import CONFIG_CHECKS
+
+    _, source = _gateway_source
+    config = parse_config(_config_under_test, source=source, checks=CONFIG_CHECKS)
     app = create_app(config, clock=gateway_clock)
     gateway = gateway_of(app)
     for fake in upstreams.values():  # what the app asked while it was built (OpenAPI
@@ -204,22 +238,44 @@ def gateway_client(gateway_app):
 
 
 @pytest.fixture
-def api_key(gateway_app):
-    """``api_key("acme")``: a key the gateway accepts for consumer ``acme`` (added to the
-    gateway's keys for this test: the config holds only hashes)."""
-    from ..extension import gateway_of
-    from ..keyring.directory import KeyEntry, digest
-
-    directory = gateway_of(gateway_app).directory
-
+def api_key(request: pytest.FixtureRequest, _test_keys):
+    """``api_key("acme")``: a key the gateway accepts for consumer ``acme``, with
+    ``gateway_client`` and ``gateway_server`` alike (a key of the test's own: the config
+    holds only hashes). A consumer of the database gets one in ``gateway_app``'s keys."""
     def key_for(consumer: str) -> str:
-        if directory.consumer(consumer) is None:
-            known = ", ".join(sorted(directory.consumers)) or "none"
-            pytest.fail(f"api_key({consumer!r}): no such consumer (known: {known})")
-        key = f"test-{consumer}-{secrets.token_hex(8)}"
-        directory._keys[digest(key)] = KeyEntry(None, consumer, None)
-        return key
+        if consumer in _test_keys:
+            return _test_keys[consumer]
+        if "gateway_app" in request.fixturenames:
+            from ..extension import gateway_of
+            from ..keyring.directory import KeyEntry, digest
+
+            directory = gateway_of(request.getfixturevalue("gateway_app")).directory
+            if directory.consumer(consumer) is not None:
+                key = f"test-{consumer}-{secrets.token_hex(8)}"
+                directory._keys[digest(key)] = KeyEntry(None, consumer, None)
+                return key
+        known = ", ".join(sorted(_test_keys)) or "none"
+        pytest.fail(f"api_key({consumer!r}): no such consumer (known: {known})")
     return key_for
+
+
+@pytest.fixture
+def gateway_server(request: pytest.FixtureRequest, _config_under_test, tmp_path
+                   ) -> Iterator[str]:
+    """The same config under ``gateway serve`` on a free loopback port, with the same
+    fakes (1 worker; ``@pytest.mark.gateway(workers=N)`` for more, with
+    ``storage="redis"`` to share their counters): its base URL. Its log is attached to
+    a failing test's report; it is stopped (nothing left listening) after the test."""
+    from .server import GatewayServer
+
+    workers = int(_marker_options(request).get("workers", 1))
+    server = GatewayServer(_config_under_test, tmp_path, workers)
+    request.node._gateway_server_log = server.log_path
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 # -- the parts --------------------------------------------------------------------------
@@ -241,12 +297,14 @@ def _fake_urls(urls: Any, fakes) -> Any:
     return swapped if isinstance(urls, list) else swapped[0]
 
 
-def _under_test(raw: dict, source: str, upstreams: dict, asked: dict,
-                request: pytest.FixtureRequest, idp=None):
-    from ..config import parse_config
-    from ..routing import CONFIG_CHECKS
+def _swapped(raw: dict, upstreams: dict, asked: dict, request: pytest.FixtureRequest,
+             idp=None, test_keys: dict[str, str] | None = None) -> dict:
+    from ..config import hash_key
 
     config = copy.deepcopy(raw)
+    for name, key in (test_keys or {}).items():
+        consumer = config["consumers"][name]
+        consumer["keys"] = [*(consumer.get("keys") or []), hash_key(key)]
     services = config.get("services") or {}
     for name, service in list(services.items()):
         service = services[name] = _service_mapping(service)
@@ -274,7 +332,7 @@ def _under_test(raw: dict, source: str, upstreams: dict, asked: dict,
         config["storage"] = request.getfixturevalue("gateway_redis_url")
     else:
         pytest.fail(f"@pytest.mark.gateway(storage={storage!r}): expected 'memory' or 'redis'")
-    return parse_config(config, source=source, checks=CONFIG_CHECKS)
+    return config
 
 
 def _marker_options(request: pytest.FixtureRequest) -> dict:
