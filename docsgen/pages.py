@@ -20,6 +20,7 @@ from docsgen import (  # noqa: E402
     chain,
     config_reference,
     error_codes,
+    fixtures,
     headers,
     metrics,
     modules,
@@ -34,6 +35,7 @@ PAGES = {
     "reference/request-chain.md": chain.render,
     "reference/request-chain.svg": chain.svg,
     "reference/modules.md": modules.render,
+    "reference/test-fixtures.md": fixtures.render,
     "reference/gateway.schema.json": lambda: json.dumps(schema_document(), indent=2),
 }
 

@@ -172,3 +172,16 @@ def test_gateway_server_serves_the_same_config_with_the_same_fakes(project):
     import subprocess
     left = subprocess.run(["pgrep", "-f", str(project.path)], capture_output=True, text=True)
     assert left.stdout.strip() == ""
+
+
+def test_the_guides_example_runs_from_an_empty_directory(pytester):
+    """docs/guides/testing.md's gateway.yaml and test file, as written."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guides" / "testing.md").read_text()
+    config = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    tests = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makefile(".yaml", gateway=config.replace('"sha256:…"',
+                                                      f'"{hash_key("real-key")}"'))
+    pytester.makepyfile(test_gateway=tests)
+    pytester.runpytest("-q").assert_outcomes(passed=2)

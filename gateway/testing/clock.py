@@ -25,9 +25,11 @@ class MovedClock:
         self._listeners: list[Callable[[], None]] = []
 
     def time(self) -> float:
+        """Seconds since the epoch, as the gateway under test reads them."""
         return self._time
 
     def monotonic(self) -> float:
+        """Seconds for intervals, moving with :meth:`time`."""
         return self._monotonic
 
     def advance(self, seconds: float) -> None:

@@ -45,6 +45,7 @@ class FakeRequest:
     order: int = field(default_factory=lambda: next(_arrival), repr=False)
 
     def describe(self) -> str:
+        """One line: method, path, query and headers (as assertion messages list it)."""
         query = "&".join(f"{k}={v}" for k, values in self.query.items() for v in values)
         headers = ", ".join(f"{k}: {v}" for k, v in self.headers.items())
         return f"{self.method} {self.path}{'?' + query if query else ''}  [{headers}]"
@@ -100,6 +101,7 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
+        """Its base URL, ``http://127.0.0.1:PORT`` (the gateway under test proxies there)."""
         return f"http://127.0.0.1:{self.port}"
 
     # -- what it answers
@@ -146,9 +148,11 @@ class FakeUpstream:
             self._failures.left = 0
 
     def close(self) -> None:
+        """Stop serving (the plugin does at the test's end)."""
         self.down()
 
     def forget_requests(self) -> None:
+        """Forget the requests received, keep the rules."""
         with self._lock:
             self.requests.clear()
 
@@ -156,6 +160,9 @@ class FakeUpstream:
 
     def assert_called(self, method: str, path: str, times: int = 1,
                       headers: Mapping[str, str] | None = None) -> None:
+        """Exactly ``times`` requests of ``method`` on ``path`` (query ignored, ``*`` as in
+        :meth:`respond`) with at least these headers; the AssertionError lists every
+        request received."""
         _assert_called(self.name, self.requests, method, path, times, headers)
 
     # -- the WSGI app
@@ -204,40 +211,51 @@ class FakeService:
 
     @property
     def url(self) -> str:
+        """The first target's base URL."""
         return self.targets[0].url
 
     @property
     def requests(self) -> list[FakeRequest]:
+        """Every target's requests, in the order they arrived."""
         return sorted((r for t in self.targets for r in t.requests), key=lambda r: r.order)
 
     def respond(self, *args, **kwargs) -> None:
+        """:meth:`FakeUpstream.respond` on every target."""
         for target in self.targets:
             target.respond(*args, **kwargs)
 
     def fail(self, times: int, status: int = 503) -> None:
+        """Answer the service's next ``times`` requests ``status``, whichever target
+        takes them."""
         self.targets[0].fail(times, status)  # one budget for every target
 
     def down(self) -> None:
+        """Every target refuses connections."""
         for target in self.targets:
             target.down()
 
     def up(self) -> None:
+        """Every target listens again, on its own port."""
         for target in self.targets:
             target.up()
 
     def reset(self) -> None:
+        """:meth:`FakeUpstream.reset` on every target."""
         for target in self.targets:
             target.reset()
 
     def assert_called(self, method: str, path: str, times: int = 1,
                       headers: Mapping[str, str] | None = None) -> None:
+        """:meth:`FakeUpstream.assert_called`, counting every target's requests."""
         _assert_called(self.name, self.requests, method, path, times, headers)
 
     def close(self) -> None:
+        """Stop every fake of the service (the plugin does at the test's end)."""
         for fake in self._all():
             fake.close()
 
     def forget_requests(self) -> None:
+        """Forget every fake's requests, keep the rules."""
         for fake in self._all():
             fake.forget_requests()
 
