@@ -37,9 +37,12 @@ def render() -> str:
             if name.startswith("_") or not (inspect.isfunction(member)
                                            or isinstance(member, property)):
                 continue
-            function = member.fget if isinstance(member, property) else member
-            signature = "" if isinstance(member, property) else str(
-                inspect.signature(function)).replace("(self, ", "(").replace("(self)", "()")
+            if isinstance(member, property):
+                function, signature = member.fget, ""
+            else:
+                function = member
+                signature = str(inspect.signature(member)).replace("(self, ", "(") \
+                    .replace("(self)", "()")
             lines.append(f"- `{name}{signature}`: {_doc(function, name)}")
         lines.append("")
     return "\n".join(lines)
