@@ -53,7 +53,7 @@ docs-serve: $(STAMP)
 # then run `make test` and commit constraints.txt with what it changed.
 lock: $(STAMP)
 	$(VENV)/bin/pip-compile --quiet --upgrade --strip-extras --no-emit-index-url \
-	  --no-emit-find-links --extra test --extra bench --extra lambda --extra docs \
+	  --no-emit-find-links --extra test --extra bench --extra lambda --extra docs --extra testing \
 	  --output-file constraints.txt setup.cfg
 
 clean:

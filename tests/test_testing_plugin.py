@@ -185,3 +185,27 @@ def test_the_guides_example_runs_from_an_empty_directory(pytester):
                                                       f'"{hash_key("real-key")}"'))
     pytester.makepyfile(test_gateway=tests)
     pytester.runpytest("-q").assert_outcomes(passed=2)
+
+
+@pytest.mark.redis
+def test_tests_run_apart_under_xdist_even_on_redis(project, suite_redis, monkeypatch):
+    monkeypatch.setenv("GATEWAY_TEST_REDIS", suite_redis.url)
+    project.makepyfile(test_parallel=textwrap.dedent("""\
+        import pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        @pytest.mark.gateway(storage="redis")
+        def test_each_has_its_own_counters(n, gateway_client, api_key):
+            key = {"X-API-Key": api_key("acme")}
+            assert [gateway_client.get("/orders/1", headers=key).status_code
+                    for _ in range(3)] == [200, 200, 429]
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_and_its_own_fakes(n, gateway_client, upstreams):
+            upstreams["catalog"].respond("GET", "/n", json={"n": n})
+            assert gateway_client.get("/catalog/n").json == {"n": n}
+            assert len(upstreams["catalog"].requests) == 1
+        """))
+    result = project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["*2 workers*"])
