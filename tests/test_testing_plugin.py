@@ -209,3 +209,41 @@ def test_tests_run_apart_under_xdist_even_on_redis(project, suite_redis, monkeyp
     result = project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=12)
     result.stdout.fnmatch_lines(["*2 workers*"])
+
+
+def test_health_checks_probe_on_the_tests_clock_when_asked(pytester):
+    pytester.makefile(".yaml", gateway=textwrap.dedent("""\
+        services:
+          catalog:
+            upstream: [http://catalog-a.internal, http://catalog-b.internal]
+            health_check: {path: /healthz, interval: 5, unhealthy_threshold: 2,
+                           healthy_threshold: 1}
+        """))
+    pytester.makepyfile(test_health=textwrap.dedent("""\
+        import pytest
+
+        def answered(client, upstreams, times=6):
+            for _ in range(times):
+                assert client.get("/catalog/x").status_code == 200
+            return [len(t.requests) for t in upstreams["catalog"].targets]
+
+        @pytest.mark.gateway(health_checks=True)
+        def test_a_failing_target_leaves_and_comes_back(gateway_client, upstreams,
+                                                        gateway_clock):
+            first, second = upstreams["catalog"].targets
+            assert all(answered(gateway_client, upstreams))  # both in rotation
+            first.respond("GET", "/healthz", status=503)
+            gateway_clock.advance(5)
+            gateway_clock.advance(5)  # two failed probes: out
+            first.forget_requests(), second.forget_requests()
+            assert answered(gateway_client, upstreams) == [0, 6]
+            first.reset()
+            gateway_clock.advance(5)  # one good probe: back
+            assert all(answered(gateway_client, upstreams))
+
+        def test_without_the_marker_nothing_probes(gateway_client, upstreams, gateway_clock):
+            upstreams["catalog"].targets[0].respond("GET", "/healthz", status=503)
+            gateway_clock.advance(60)
+            assert all(answered(gateway_client, upstreams))
+        """))
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)

@@ -7,7 +7,7 @@ wins), else 200 with a JSON echo of what arrived; :meth:`~FakeUpstream.fail`
 answers the next requests with an error first; :meth:`~FakeUpstream.down`
 refuses connections until :meth:`~FakeUpstream.up` opens the same address again.
 Every request received is kept in :attr:`~FakeUpstream.requests` (the gateway's
-health probes are answered and left out).
+health probes are answered by the rules, else 200, and left out).
 """
 
 from __future__ import annotations
@@ -175,7 +175,14 @@ class FakeUpstream:
             if environ.get(key):
                 headers[key.replace("_", "-").title()] = environ[key]
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/"
-        if headers.get("User-Agent") == PROBE_AGENT:  # a health probe: not a client's
+        if headers.get("User-Agent") == PROBE_AGENT:
+            # a health probe: answered by the rules (a test makes a target unhealthy with
+            # respond("GET", "/healthz", status=503)), else 200; never recorded or failed
+            with self._lock:
+                rule = next((r for r in reversed(self._rules) if r.matches(method, path)),
+                            None)
+            if rule is not None:
+                return _answer(start_response, rule.status, rule.body, rule.headers)
             return _answer(start_response, 200, b"ok", [("Content-Type", "text/plain")])
         request = FakeRequest(method, path, parse_qs(environ.get("QUERY_STRING", ""),
                                                      keep_blank_values=True),

@@ -219,8 +219,12 @@ def gateway_app(request: pytest.FixtureRequest, _gateway_source, _config_under_t
     gateway = gateway_of(app)
     for fake in upstreams.values():  # what the app asked while it was built (OpenAPI
         fake.forget_requests()       # documents) is not what the test sent
-    if gateway.health_checker is not None:
-        gateway_clock.on_advance(gateway.health_checker.run_due)
+    checker = gateway.health_checker
+    if checker is not None and checker.upstreams:
+        # probes run on the test's clock: a round now, then each as an advance reaches it
+        checker.stop()
+        checker.run_due()
+        gateway_clock.on_advance(checker.run_due)
     yield app
     for part in (gateway.usage, gateway.follower, gateway.health_checker, gateway.tracing):
         if part is None:
