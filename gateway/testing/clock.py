@@ -28,6 +28,10 @@ class MovedClock:
         """Seconds since the epoch, as the gateway under test reads them."""
         return self._time
 
+    def __call__(self) -> float:
+        """:meth:`time`: a part that takes ``clock: Callable[[], float]`` takes the clock."""
+        return self._time
+
     def monotonic(self) -> float:
         """Seconds for intervals, moving with :meth:`time`."""
         return self._monotonic

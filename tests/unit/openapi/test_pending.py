@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gateway.openapi.pending import MAX_DELAY, Backoff
-from tests.unit import Clock
+from gateway.testing import MovedClock
 
 pytestmark = pytest.mark.unit
 
 
 def test_tries_again_after_1_s_then_doubles_up_to_30_s():
-    clock = Clock(100.0)
+    clock = MovedClock(100.0)
     backoff = Backoff(clock)
     assert backoff.seconds_left() == 1.0 and backoff.retry_after() == 1
     delays = []
@@ -23,12 +23,12 @@ def test_tries_again_after_1_s_then_doubles_up_to_30_s():
 
 
 def test_retry_after_is_whole_seconds_and_at_least_one():
-    clock = Clock(100.0)
+    clock = MovedClock(100.0)
     backoff = Backoff(clock)
     backoff.failed()  # due in 2 s
-    clock.now += 0.5
+    clock.advance(0.5)
     assert backoff.retry_after() == 2  # 1.5 s, rounded up
-    clock.now += 1.49
+    clock.advance(1.49)
     assert backoff.retry_after() == 1
-    clock.now += 5  # overdue: still tells the client to wait a second
+    clock.advance(5)  # overdue: still tells the client to wait a second
     assert backoff.seconds_left() == 0.0 and backoff.retry_after() == 1

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config.plans import Allowance
 from gateway.policies.allowance import Allowances, LeasedCounters, period_of
-from tests.unit import Clock
+from gateway.testing import MovedClock
 from tests.unit.policies.test_lease import RedisModel, Storage
 
 pytestmark = pytest.mark.unit
@@ -30,7 +30,7 @@ def test_periods_are_calendar_months_and_days_in_utc():
 
 
 def test_a_spent_allowance_is_refused_until_the_month_turns():
-    clock = Clock(at("2026-12-31T23:59:00"))
+    clock = MovedClock(at("2026-12-31T23:59:00"))
     allowances = Allowances(Storage(), clock)  # memory: exact in the process
     monthly = Allowance.parse("3/month")
     spent = [allowances.spend("acme", monthly) for _ in range(4)]
@@ -38,7 +38,7 @@ def test_a_spent_allowance_is_refused_until_the_month_turns():
     assert [s.remaining for s in spent] == [2, 1, 0, 0]
     assert spent[-1].reset == 60  # seconds to the new year
     assert allowances.used("acme", monthly)[0] == 3
-    clock.now += 60  # 2027-01-01T00:00:00: a new period, from zero
+    clock.advance(60)  # 2027-01-01T00:00:00: a new period, from zero
     first = allowances.spend("acme", monthly)
     assert first.admitted and first.remaining == 2
     assert first.reset == 31 * 86400
@@ -46,7 +46,7 @@ def test_a_spent_allowance_is_refused_until_the_month_turns():
 
 
 def test_consumers_count_apart_and_a_new_plan_keeps_what_was_used():
-    clock = Clock(at("2026-12-05T10:00:00"))
+    clock = MovedClock(at("2026-12-05T10:00:00"))
     allowances = Allowances(Storage(), clock)
     for _ in range(5):
         allowances.spend("acme", Allowance.parse("10/month"))
@@ -56,7 +56,7 @@ def test_consumers_count_apart_and_a_new_plan_keeps_what_was_used():
 
 
 def test_leased_counters_never_over_admit_and_the_key_names_the_period():
-    clock = Clock(at("2026-12-05T10:00:00"))
+    clock = MovedClock(at("2026-12-05T10:00:00"))
     redis = RedisModel(clock)
     counters = LeasedCounters(Storage(), clock)  # type: ignore[arg-type]
     counters.leases._grant = redis  # type: ignore[assignment]

@@ -12,7 +12,7 @@ from gateway.keyring.directory import digest
 from gateway.keyring.issued import IssuedKeys
 from gateway.policies.apikey import ApiKeyAuth
 from gateway.state import RequestState
-from tests.unit import Clock
+from gateway.testing import MovedClock
 
 CONSUMERS = {f"c{i}": {"keys": [f"key-number-{i:04d}"]} for i in range(20)}
 
@@ -20,7 +20,7 @@ CONSUMERS = {f"c{i}": {"keys": [f"key-number-{i:04d}"]} for i in range(20)}
 @pytest.fixture
 def directory():
     config = parse_config({"consumers": CONSUMERS, "services": {"s": "http://127.0.0.1:9"}})
-    return Directory(config.consumers, IssuedKeys("gw"), clock=Clock())
+    return Directory(config.consumers, IssuedKeys("gw"), clock=MovedClock())
 
 
 def attempt(directory: Directory, key: str, route: str = "s") -> tuple[str | None, str | None]:
@@ -54,13 +54,13 @@ def test_an_issued_key_with_a_wrong_checksum_is_refused_before_any_lookup(direct
 
 
 def test_an_expired_key_is_refused_the_moment_it_expires():
-    clock = Clock(1_000.0)
+    clock = MovedClock(1_000.0)
     directory = Directory(clock=clock)
     directory.replace(["p"], [ConsumerEntry("p", None, None)],
                       [(digest("k"), KeyEntry("key_1", "p", 1_010.0))])
-    clock.now = 1_009.9
+    clock.advance(1_009.9 - clock.time())
     assert attempt(directory, "k") == ("p", "key_1")
-    clock.now = 1_010.0
+    clock.advance(1_010.0 - clock.time())
     assert attempt(directory, "k") == ("invalid_api_key", "invalid_api_key")
 
 
@@ -82,7 +82,7 @@ def test_a_replaced_consumer_keeps_exactly_the_keys_given_and_file_consumers_sta
 
 
 def test_uses_of_database_keys_are_noted_for_the_follower_and_file_keys_are_not():
-    clock = Clock(1_000.0)
+    clock = MovedClock(1_000.0)
     config = parse_config({"consumers": {"f": {"keys": ["file-key"]}},
                            "services": {"s": "http://127.0.0.1:9"}})
     directory = Directory(config.consumers, clock=clock)

@@ -8,14 +8,14 @@ from flask import Flask, Response, g
 from gateway.config import CacheConfig
 from gateway.policies.cache import MemoryStore, ResponseCache
 from gateway.state import RequestState
-from tests.unit import Clock
+from gateway.testing import MovedClock
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 def clock():
-    return Clock(1_000_000.0)
+    return MovedClock(1_000_000.0)
 
 
 @pytest.fixture
@@ -37,23 +37,23 @@ def ask(cache: ResponseCache, path: str, answer: Response | None = None) -> Resp
 
 def test_an_entry_is_served_until_its_ttl_then_missed(cache, clock):
     assert ask(cache, "/c/t").headers["X-Cache-Status"] == "MISS"
-    clock.now += 29.9
+    clock.advance(29.9)
     hit = ask(cache, "/c/t")
     assert hit.headers["X-Cache-Status"] == "HIT" and hit.headers["Age"] == "29"
-    clock.now += 0.2
+    clock.advance(0.2)
     assert ask(cache, "/c/t").headers["X-Cache-Status"] == "MISS"
 
 
 def test_max_age_shortens_the_ttl(cache, clock):
     ask(cache, "/c/m", Response(b"x", headers={"Cache-Control": "max-age=1"}))
-    clock.now += 0.9
+    clock.advance(0.9)
     assert ask(cache, "/c/m").headers["X-Cache-Status"] == "HIT"
-    clock.now += 0.2
+    clock.advance(0.2)
     assert ask(cache, "/c/m").headers["X-Cache-Status"] == "MISS"
 
 
 def test_age_counts_whole_seconds_since_stored(cache, clock):
     ask(cache, "/c/a")
     assert ask(cache, "/c/a").headers["Age"] == "0"
-    clock.now += 1.5
+    clock.advance(1.5)
     assert ask(cache, "/c/a").headers["Age"] == "1"

@@ -17,7 +17,7 @@ from limits.storage import MemoryStorage
 
 from gateway.policies.lease import LEASE_FRACTION, LeasedFixedWindow
 from gateway.state import RequestState
-from tests.unit import Clock
+from gateway.testing import MovedClock
 
 pytestmark = pytest.mark.unit
 APP = Flask(__name__)
@@ -26,23 +26,23 @@ APP = Flask(__name__)
 class RedisModel:
     """One Redis holding fixed windows, granting leases as the GRANT script does."""
 
-    def __init__(self, clock: Clock):
+    def __init__(self, clock: MovedClock):
         self.clock, self.counts, self.expires, self.calls = clock, {}, {}, 0
 
     def __call__(self, keys, args):
         self.calls += 1
         key, (expiry, limit, cost, want, fraction) = keys[0], args
-        if self.expires.get(key, 0) <= self.clock.now:
+        if self.expires.get(key, 0) <= self.clock.time():
             self.counts.pop(key, None)
         used = self.counts.get(key, 0)
-        pttl = int((self.expires.get(key, self.clock.now) - self.clock.now) * 1000)
+        pttl = int((self.expires.get(key, self.clock.time()) - self.clock.time()) * 1000)
         if limit - used < cost:
             return [0, used, pttl]
         grant = max(cost, min(want, math.floor((limit - used) / fraction)))
         if key not in self.counts:
-            self.expires[key] = self.clock.now + expiry
+            self.expires[key] = self.clock.time() + expiry
         self.counts[key] = used + grant
-        return [grant, used + grant, int((self.expires[key] - self.clock.now) * 1000)]
+        return [grant, used + grant, int((self.expires[key] - self.clock.time()) * 1000)]
 
 
 class Storage(MemoryStorage):
@@ -52,7 +52,7 @@ class Storage(MemoryStorage):
 
 @pytest.fixture
 def setup():
-    clock = Clock()
+    clock = MovedClock()
     redis = RedisModel(clock)
     window = LeasedFixedWindow(Storage(), clock)  # type: ignore[arg-type]
     window.leases._grant = redis  # type: ignore[assignment]
@@ -98,5 +98,5 @@ def test_a_spent_window_is_refused_locally_until_it_resets(setup):
     assert [hit(window, item) for _ in range(4)] == [True, True, True, False]
     calls = redis.calls
     assert not hit(window, item) and redis.calls == calls  # no round trip for a 429
-    clock.now += 60.0  # the window resets: a new one is asked for
+    clock.advance(60.0)  # the window resets: a new one is asked for
     assert hit(window, item) and redis.calls == calls + 1

@@ -115,8 +115,8 @@ def moved(fetcher, clock, **config) -> IssuerKeys:
 
 
 def test_an_idp_down_at_start_is_asked_again_after_min_refetch_interval():
-    from tests.unit import Clock
-    clock, fetcher = Clock(), SwitchedFetcher(down=True)
+    from gateway.testing import MovedClock
+    clock, fetcher = MovedClock(), SwitchedFetcher(down=True)
     issuer_keys = moved(fetcher, clock, min_refetch_interval=1)
     try:
         issuer_keys.key("k1")
@@ -124,22 +124,22 @@ def test_an_idp_down_at_start_is_asked_again_after_min_refetch_interval():
     except KeysUnavailable as exc:
         assert exc.retry_after == 1
     fetcher.down = False
-    clock.now += 0.5  # within the interval: not asked again
+    clock.advance(0.5)  # within the interval: not asked again
     try:
         issuer_keys.key("k1")
     except KeysUnavailable:
         pass
     assert fetcher.fetches == 1
-    clock.now += 0.6
+    clock.advance(0.6)
     assert issuer_keys.key("k1") is not None and fetcher.fetches == 2
 
 
 def test_stale_keys_serve_while_the_refresh_fails(caplog):
-    from tests.unit import Clock
-    clock, fetcher = Clock(), SwitchedFetcher()
+    from gateway.testing import MovedClock
+    clock, fetcher = MovedClock(), SwitchedFetcher()
     issuer_keys = moved(fetcher, clock, cache_duration=1, min_refetch_interval=0)
     assert issuer_keys.key("k1") is not None
     fetcher.down = True
-    clock.now += 1.5  # stale: refreshed on the next need, which fails
+    clock.advance(1.5)  # stale: refreshed on the next need, which fails
     assert issuer_keys.key("k1") is not None and fetcher.fetches == 2
     assert "refreshing the keys failed" in caplog.text

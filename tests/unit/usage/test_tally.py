@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.testing import MovedClock
 from gateway.usage import COUNTS, LATENCY_BOUNDS, Outbox, Tally, UsageRecorder, percentile
-from tests.unit import Clock
 
 pytestmark = pytest.mark.unit
 HOUR = 1_796_454_000  # 2026-12-05T10:00:00Z
@@ -53,9 +53,9 @@ def test_an_outbox_keeps_what_was_refused_and_drops_the_oldest_beyond_its_bound(
         written.append(dict(rows))
 
     outbox = Outbox("the database", write, on_dropped=dropped.append, bound=2)
-    recorder = UsageRecorder([outbox], clock=Clock(HOUR))
+    recorder = UsageRecorder([outbox], clock=MovedClock(HOUR))
     for hour in range(3):  # three hours while the database is down: three rows
-        recorder.clock.now = HOUR + hour * 3600
+        recorder.clock.advance(HOUR + hour * 3600 - recorder.clock.time())
         recorder.record({"service": "orders", "consumer": None, "status": 200,
                          "bytes_received": 0, "bytes_sent": 5, "duration_ms": 1.0})
         recorder.record({"service": None, "status": 404})  # no service: not counted
