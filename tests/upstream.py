@@ -17,6 +17,8 @@ from urllib.parse import parse_qs
 
 from werkzeug.serving import make_server
 
+from gateway.testing.fakes import LoopbackServer
+
 #: Between the first chunk of /stream and the rest, the upstream waits on this
 #: gate, which the test opens once it has read that first chunk.
 CHUNK = 64 * 1024
@@ -198,21 +200,8 @@ class UpstreamApp:
         return [b""]
 
 
-class ServerThread:
-    """A WSGI app served over real HTTP on 127.0.0.1, in a background thread."""
-
-    def __init__(self, app, port: int = 0):
-        self.app = app
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
-        self.port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+#: A WSGI app served over real HTTP on 127.0.0.1: the plugin's (gateway.testing), one copy
+ServerThread = LoopbackServer
 
 
 def main() -> None:

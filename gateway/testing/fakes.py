@@ -86,6 +86,44 @@ class _Failures:
             return self.status
 
 
+class LoopbackServer:
+    """Any WSGI app served over real HTTP on ``127.0.0.1``, in background threads: what a
+    fake upstream runs on (and any upstream a test writes itself)."""
+
+    def __init__(self, app, port: int = 0):
+        """:param port: 0 for a free one."""
+        self.app = app
+        self.port = port
+        self._server: BaseWSGIServer | None = None
+        self.up()
+
+    @property
+    def url(self) -> str:
+        """Its base URL, ``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        """Listen (again, on the same port after :meth:`down`)."""
+        if self._server is not None:
+            return
+        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.port = self._server.server_port
+        # a short poll: down() and the test's end wait for the loop to notice, not 0.5 s
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True, name=f"loopback-{self.port}").start()
+
+    def down(self) -> None:
+        """Stop listening: connections are refused until :meth:`up`."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def stop(self) -> None:
+        """Stop serving for good."""
+        self.down()
+
+
 class FakeUpstream:
     """One target: a WSGI app served on ``127.0.0.1`` at a port of its own."""
 
@@ -95,14 +133,17 @@ class FakeUpstream:
         self._rules: list[_Rule] = []
         self._failures = failures or _Failures()
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
-        self.port = 0
-        self.up()
+        self.server = LoopbackServer(self)
+
+    @property
+    def port(self) -> int:
+        """Its port on ``127.0.0.1`` (the same after :meth:`down` and :meth:`up`)."""
+        return self.server.port
 
     @property
     def url(self) -> str:
         """Its base URL, ``http://127.0.0.1:PORT`` (the gateway under test proxies there)."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     # -- what it answers
 
@@ -124,20 +165,11 @@ class FakeUpstream:
 
     def down(self) -> None:
         """Refuse connections (the port is closed) until :meth:`up`."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        self.server.down()
 
     def up(self) -> None:
         """Listen again, on the same port (rules kept)."""
-        if self._server is not None:
-            return
-        self._server = make_server("127.0.0.1", self.port, self, threaded=True)
-        self.port = self._server.server_port
-        # a short poll: down() and the test's end wait for the loop to notice, not 0.5 s
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True, name=f"fake-upstream-{self.name}").start()
+        self.server.up()
 
     def reset(self) -> None:
         """Forget the rules, the failures to come and the requests received."""
