@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from werkzeug.wrappers import Request, Response
+
+from gateway.testing.tokens import SigningKeys
 
 
 class IdentityProvider:
@@ -37,17 +36,18 @@ class IdentityProvider:
 
     def rotate(self) -> None:
         """New keys: the old ones disappear from the JWKS."""
-        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.ec = ec.generate_private_key(ec.SECP256R1())
-        self.rsa_kid, self.ec_kid = f"rsa-{uuid.uuid4().hex[:8]}", f"ec-{uuid.uuid4().hex[:8]}"
+        self.keys = SigningKeys()  # the plugin's (gateway.testing.tokens): one copy
+
+    @property
+    def rsa(self):
+        return self.keys.rsa
+
+    @property
+    def rsa_kid(self) -> str:
+        return self.keys.rsa_kid
 
     def jwks(self) -> dict:
-        keys = []
-        for kid, key, alg in ((self.rsa_kid, self.rsa, "RS256"), (self.ec_kid, self.ec, "ES256")):
-            algorithm = jwt.algorithms.RSAAlgorithm if alg == "RS256" else jwt.algorithms.ECAlgorithm
-            jwk = json.loads(algorithm.to_jwk(key.public_key()))
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": alg})
-        return {"keys": keys}
+        return self.keys.jwks()
 
     def token(self, claims: dict | None = None, alg: str = "RS256", headers: dict | None = None,
               key=None, lifetime: int = 300, **overrides) -> str:
@@ -56,9 +56,7 @@ class IdentityProvider:
                    "exp": now + lifetime, "scope": "orders:read", **(claims or {})}
         payload.update(overrides)
         payload = {k: v for k, v in payload.items() if v is not None}
-        kid = self.rsa_kid if alg.startswith(("RS", "PS")) else self.ec_kid
-        signing = key if key is not None else (self.rsa if alg.startswith(("RS", "PS")) else self.ec)
-        return jwt.encode(payload, signing, algorithm=alg, headers={"kid": kid, **(headers or {})})
+        return self.keys.sign(payload, alg, headers, key)
 
     def __call__(self, environ, start_response):
         request = Request(environ)

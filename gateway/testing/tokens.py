@@ -9,6 +9,7 @@ this issues is the token the real identity provider would: same ``iss``, an
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cache
 from typing import Any
 
@@ -18,11 +19,38 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from .fakes import FakeUpstream
 
 
+class SigningKeys:
+    """An RSA and an EC key with their key ids: what an issuer signs with, and the JWKS
+    that publishes their public halves."""
+
+    def __init__(self) -> None:
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.rsa_kid, self.ec_kid = f"rsa-{uuid.uuid4().hex[:8]}", f"ec-{uuid.uuid4().hex[:8]}"
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys as a JWKS document (``{"keys": [...]}``)."""
+        public = ((self.rsa_kid, "RS256", jwt.algorithms.RSAAlgorithm.to_jwk(
+                       self.rsa.public_key())),
+                  (self.ec_kid, "ES256", jwt.algorithms.ECAlgorithm.to_jwk(
+                      self.ec.public_key())))
+        return {"keys": [{**json.loads(jwk), "kid": kid, "use": "sig", "alg": alg}
+                         for kid, alg, jwk in public]}
+
+    def sign(self, payload: dict[str, Any], alg: str = "RS256", headers: dict | None = None,
+             key: Any = None) -> str:
+        """``payload`` as a JWT signed with the key for ``alg`` (RS*/PS*: RSA, else EC), its
+        ``kid`` in the header; ``key`` signs instead (a forgery, in a test)."""
+        rsa_family = alg.startswith(("RS", "PS"))
+        kid = self.rsa_kid if rsa_family else self.ec_kid
+        signing = key if key is not None else (self.rsa if rsa_family else self.ec)
+        return jwt.encode(payload, signing, algorithm=alg, headers={"kid": kid, **(headers or {})})
+
+
 @cache
-def _keys() -> dict[str, Any]:
-    """One RSA and one EC key for the whole test session (making them takes time)."""
-    return {"RS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
-            "ES256": ec.generate_private_key(ec.SECP256R1())}
+def _session_keys() -> SigningKeys:
+    """One pair of keys for the whole test session (making them takes time)."""
+    return SigningKeys()
 
 
 class TestIssuer:
@@ -31,14 +59,9 @@ class TestIssuer:
     __test__ = False  # not a test class, whatever pytest thinks of its name
 
     def __init__(self) -> None:
+        self.keys = _session_keys()
         self.server = FakeUpstream("issuer")
-        keys = []
-        for alg, key in _keys().items():
-            algorithm = jwt.algorithms.RSAAlgorithm if alg == "RS256" \
-                else jwt.algorithms.ECAlgorithm
-            jwk = json.loads(algorithm.to_jwk(key.public_key()))
-            keys.append({**jwk, "kid": f"test-{alg.lower()}", "use": "sig", "alg": alg})
-        self.server.respond("GET", "/jwks", json={"keys": keys})
+        self.server.respond("GET", "/jwks", json=self.keys.jwks())
 
     @property
     def jwks_uri(self) -> str:
@@ -57,8 +80,7 @@ class TestIssuer:
         if scopes:
             payload["scope"] = " ".join(scopes)
         payload.update(claims)
-        return jwt.encode(payload, _keys()[alg], algorithm=alg,
-                          headers={"kid": f"test-{alg.lower()}"})
+        return self.keys.sign(payload, alg)
 
     def close(self) -> None:
         self.server.close()
