@@ -247,3 +247,43 @@ def test_health_checks_probe_on_the_tests_clock_when_asked(pytester):
             assert all(answered(gateway_client, upstreams))
         """))
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_tracing_runs_only_when_asked(pytester):
+    pytester.makefile(".yaml", gateway=textwrap.dedent("""\
+        tracing: {exporter: otlp, endpoint: "http://127.0.0.1:9"}
+        services:
+          orders: http://orders.internal
+        """))
+    pytester.makepyfile(test_traced=textwrap.dedent("""\
+        import pytest
+
+        def test_off_by_default(gateway_app, gateway_client):
+            assert gateway_app.extensions["gateway"].tracing is None
+            assert gateway_client.get("/orders/1").status_code == 200
+
+        @pytest.mark.gateway(tracing=True)
+        def test_on_when_asked(gateway_app, gateway_client):
+            assert gateway_app.extensions["gateway"].tracing is not None
+            assert gateway_client.get("/orders/1").status_code == 200
+
+        @pytest.mark.gateway(colour="red")
+        def test_a_wrong_option_is_named(gateway_app):
+            pass
+        """))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*unknown option(s) colour (known: storage, health_checks, "
+                                 "tracing, workers)*"])
+
+
+def test_loading_the_plugin_imports_nothing_of_the_gateway():
+    import subprocess
+    import sys
+
+    code = ("import sys, gateway.testing.plugin; "
+            "print(sorted(m for m in ('flask', 'gateway.app', 'gateway.config', 'sqlalchemy', "
+            "'urllib3', 'limits') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
