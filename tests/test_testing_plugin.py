@@ -287,3 +287,36 @@ def test_loading_the_plugin_imports_nothing_of_the_gateway():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_mirror_has_its_fake_and_a_database_consumer_gets_a_key(pytester):
+    from click.testing import CliRunner
+
+    from gateway.cli import main as cli
+
+    pytester.makefile(".yaml", gateway=textwrap.dedent(f"""\
+        database: sqlite:///{pytester.path}/gateway.db
+        services:
+          orders:
+            upstream: http://orders.internal
+            auth: api_key
+            mirror: {{upstream: http://orders-next.internal, percent: 100}}
+        """))
+    config = str(pytester.path / "gateway.yaml")
+    for command in (["db", "upgrade"], ["consumers", "add", "partner"]):
+        assert CliRunner().invoke(cli, [*command, "--config", config]).exit_code == 0
+    pytester.makepyfile(test_mirror=textwrap.dedent("""\
+        import time
+
+        def test_mirrored(gateway_client, upstreams, api_key):
+            key = {"X-API-Key": api_key("partner")}
+            assert gateway_client.post("/orders/1", headers=key, json={"n": 1}).status_code == 200
+            mirror = upstreams["orders"].mirror
+            deadline = time.monotonic() + 10  # the copy goes in the background
+            while not mirror.requests and time.monotonic() < deadline:
+                time.sleep(0.01)
+            (copy,) = mirror.requests
+            assert (copy.method, copy.path, copy.json) == ("POST", "/orders/1", {"n": 1})
+            assert len(upstreams["orders"].requests) == 1
+        """))
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

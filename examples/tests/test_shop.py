@@ -71,3 +71,17 @@ def test_a_token_without_the_write_scope_may_read_but_not_write(gateway_client, 
     assert upstreams["orders"].requests[-1].headers["X-User-Id"] == "ada"
     refused = gateway_client.post("/orders", headers=reader, json={"sku": 1})
     assert (refused.status_code, refused.json["error"]) == (403, "insufficient_scope")
+
+
+def test_the_reports_blueprint_joins_three_services_through_gateway_api(gateway_client,
+                                                                        upstreams, api_key):
+    upstreams["users"].respond("GET", "/users/1", json={"id": 1, "name": "Ada"})
+    upstreams["orders"].respond("GET", "/orders", json=[
+        {"id": 9, "user_id": 1, "product_id": 2, "quantity": 3}])
+    upstreams["products"].respond("GET", "/products", json=[
+        {"id": 2, "name": "lamp", "price": 1.5}])
+    answer = gateway_client.get("/reports/users/1", headers={"X-API-Key": api_key("demo")})
+    assert answer.json == {"user": "Ada", "total": 4.5, "orders": [
+        {"order": 9, "product": "lamp", "quantity": 3, "subtotal": 4.5}]}
+    upstreams["orders"].assert_called("GET", "/orders", headers={"X-Consumer": "demo"})
+    assert upstreams["orders"].requests[-1].query == {"user_id": ["1"]}
