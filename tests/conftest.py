@@ -26,6 +26,7 @@ from hypothesis import settings
 
 from gateway.app import create_app
 from gateway.telemetry import accesslog
+from gateway.testing.server import stop_group
 from tests.upstream import ServerThread, UpstreamApp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,22 +300,6 @@ class GunicornGateway:
         """Stop the master and, whatever happened, every process of its group (a
         worker the master left behind would outlive the suite)."""
         stop_group(self.process)
-
-
-def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
-    """TERM a process started in a session of its own, wait, then KILL its whole group."""
-    import signal
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait(timeout=timeout)
 
 
 def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,

@@ -69,18 +69,22 @@ class GatewayServer:
 
     def stop(self) -> None:
         """TERM, a graceful wait, then KILL to the whole group: nothing is left listening."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
+        if self.process is not None:
+            stop_group(self.process)
+            self.process = None
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    """TERM a process started in a session of its own, wait, then KILL its whole group
+    (a worker its master left behind would outlive the test)."""
+    if process.poll() is None:
+        process.terminate()
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
             pass
-        process.wait(timeout=15)
-        self.process = None
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=timeout)
