@@ -362,10 +362,12 @@ def test_gateway_admin_runs_the_admin_api_alone(config_path):
     try:
         wait_for_port(port, process, timeout=60)
         import requests
-        listed = requests.get(f"http://127.0.0.1:{port}/consumers",
-                              headers=BEARER, timeout=10)
+        # (Connection: close: a kept-alive connection would hold the stop below for its
+        # keep-alive timeout)
+        close = {**BEARER, "Connection": "close"}
+        listed = requests.get(f"http://127.0.0.1:{port}/consumers", headers=close, timeout=10)
         assert listed.status_code == 200 and [c["name"] for c in listed.json()] == ["alone"]
-        assert requests.get(f"http://127.0.0.1:{port}/users/echo", headers=BEARER,
+        assert requests.get(f"http://127.0.0.1:{port}/users/echo", headers=close,
                             timeout=10).status_code == 404  # no gateway routes here
     finally:
         stop_group(process)
