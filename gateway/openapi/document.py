@@ -34,7 +34,9 @@ GATEWAY_ERRORS = {
     "401": "Missing or unknown API key",
     "403": "Not allowed (consumer or client address)",
     "413": "Request body too large",
-    "429": "Quota exceeded (RateLimit-* and Retry-After say when to retry)",
+    "429": "Quota exceeded: rate_limited (RateLimit-* and Retry-After say when to retry) or "
+           "quota_exhausted (the consumer's allowance for the month or day is used up; "
+           "X-Quota-* and Retry-After say when it renews)",
     "502": "The upstream could not be reached or answered badly",
     "503": "The upstream is unavailable (circuit open) or the quota store is down",
     "504": "The upstream did not answer in time",
