@@ -194,6 +194,10 @@ def test_the_gateway_own_paths_are_not_public(behind_nginx, upstream):
     gw, nginx = behind_nginx({"trusted_proxies": 1, "services": {"users": upstream.url}})
     assert request(nginx.port, "GET", "/metrics").status == 404
     assert request(nginx.port, "GET", "/_gateway/status").status == 404
+    assert request(nginx.port, "GET", "/_gateway/status.json").status == 404
+    # a consumer's own usage, asked with its key: through (401 here, from the gateway)
+    usage = request(nginx.port, "GET", "/_gateway/usage")
+    assert usage.status == 401 and b"missing_api_key" in usage.read()
     # Prometheus scrapes gunicorn directly
     assert request(gw.port, "GET", "/metrics", client="127.0.0.1").status == 200
     assert request(nginx.port, "GET", "/healthz").status == 200
