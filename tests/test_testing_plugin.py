@@ -318,5 +318,21 @@ def test_a_mirror_has_its_fake_and_a_database_consumer_gets_a_key(pytester):
             (copy,) = mirror.requests
             assert (copy.method, copy.path, copy.json) == ("POST", "/orders/1", {"n": 1})
             assert len(upstreams["orders"].requests) == 1
+
+        def test_served(gateway_server, api_key):
+            import requests
+            answer = requests.get(f"{gateway_server}/orders/1",
+                                  headers={"X-API-Key": api_key("partner")}, timeout=10)
+            assert answer.status_code == 200
+
+        def test_unknown(api_key):
+            api_key("nobody")
         """))
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*no such consumer in gateway.yaml or the database*"])
+    # the keys issued for the tests were revoked after them
+    listed = CliRunner().invoke(cli, ["keys", "list", "--format", "json", "--config", config])
+    import json
+    keys = json.loads(listed.stdout)
+    assert len(keys) == 2 and all(k["revoked_at"] for k in keys)

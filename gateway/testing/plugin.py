@@ -242,25 +242,69 @@ def gateway_client(gateway_app):
 
 
 @pytest.fixture
-def api_key(request: pytest.FixtureRequest, _test_keys):
+def api_key(request: pytest.FixtureRequest, _gateway_source, _test_keys):
     """``api_key("acme")``: a key the gateway accepts for consumer ``acme``, with
-    ``gateway_client`` and ``gateway_server`` alike (a key of the test's own: the config
-    holds only hashes). A consumer of the database gets one in ``gateway_app``'s keys."""
+    ``gateway_client`` and ``gateway_server`` alike. A consumer of gateway.yaml gets a key
+    of the test's own (the file holds only hashes); a consumer of the database gets a key
+    issued in it (label ``gateway.testing``), revoked after the test."""
+    raw, source = _gateway_source
+
     def key_for(consumer: str) -> str:
         if consumer in _test_keys:
             return _test_keys[consumer]
-        if "gateway_app" in request.fixturenames:
-            from ..extension import gateway_of
-            from ..keyring.directory import KeyEntry, digest
-
-            directory = gateway_of(request.getfixturevalue("gateway_app")).directory
-            if directory.consumer(consumer) is not None:
-                key = f"test-{consumer}-{secrets.token_hex(8)}"
-                directory._keys[digest(key)] = KeyEntry(None, consumer, None)
-                return key
-        known = ", ".join(sorted(_test_keys)) or "none"
-        pytest.fail(f"api_key({consumer!r}): no such consumer (known: {known})")
+        key = _issued_in_database(request, raw, source, consumer) if raw.get("database") \
+            else None
+        if key is None:
+            known = ", ".join(sorted(_test_keys)) or "none"
+            where = " in gateway.yaml or the database" if raw.get("database") else ""
+            pytest.fail(f"api_key({consumer!r}): no such consumer{where} (known: {known})")
+        return key
     return key_for
+
+
+def _issued_in_database(request: pytest.FixtureRequest, raw: dict, source: str,
+                        consumer: str) -> str | None:
+    """A key issued in the database for ``consumer`` (None: no such consumer there), known
+    to the gateway under test before it is returned; revoked when the test ends."""
+    from ..db import NotFound, Records, open_engine
+
+    engine = open_engine(raw["database"], source)
+    try:
+        issued = Records(engine, actor="gateway.testing").issue_key(consumer, "gateway.testing")
+    except NotFound:
+        engine.dispose()
+        return None
+
+    def revoke() -> None:
+        Records(engine, actor="gateway.testing").revoke_key(issued["id"])
+        engine.dispose()
+    request.addfinalizer(revoke)
+    key = issued["key"]
+    if "gateway_app" in request.fixturenames:  # known at once, not at the follower's poll
+        from ..extension import gateway_of
+        from ..keyring.directory import KeyEntry, digest
+
+        directory = gateway_of(request.getfixturevalue("gateway_app")).directory
+        directory._keys[digest(key)] = KeyEntry(issued["id"], consumer, None)
+    if "gateway_server" in request.fixturenames:
+        _until_accepted(request.getfixturevalue("gateway_server"), key)
+    return key
+
+
+def _until_accepted(url: str, key: str, timeout: float = 10.0) -> None:
+    """Wait for a served gateway to follow a new key (its own /_gateway/usage: free)."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if requests.get(f"{url}/_gateway/usage", headers={"X-API-Key": key},
+                        timeout=5).status_code != 401:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the gateway under test did not accept a key issued in its database "
+                f"within {timeout:g}s")
 
 
 @pytest.fixture
