@@ -233,8 +233,7 @@ def test_health_checks_probe_on_the_tests_clock_when_asked(pytester):
             first, second = upstreams["catalog"].targets
             assert all(answered(gateway_client, upstreams))  # both in rotation
             first.respond("GET", "/healthz", status=503)
-            gateway_clock.advance(5)
-            gateway_clock.advance(5)  # two failed probes: out
+            gateway_clock.advance(10)  # two rounds in the span, two failed probes: out
             first.forget_requests(), second.forget_requests()
             assert answered(gateway_client, upstreams) == [0, 6]
             first.reset()

@@ -223,8 +223,7 @@ def gateway_app(request: pytest.FixtureRequest, _gateway_source, _config_under_t
     if checker is not None and checker.upstreams:
         # probes run on the test's clock: a round now, then each as an advance reaches it
         checker.stop()
-        checker.run_due()
-        gateway_clock.on_advance(checker.run_due)
+        gateway_clock.on_advance(checker.run_due, checker.run_due())
     yield app
     for part in (gateway.usage, gateway.follower, gateway.health_checker, gateway.tracing):
         if part is None:
