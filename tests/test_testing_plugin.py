@@ -335,3 +335,11 @@ def test_a_mirror_has_its_fake_and_a_database_consumer_gets_a_key(pytester):
     import json
     keys = json.loads(listed.stdout)
     assert len(keys) == 2 and all(k["revoked_at"] for k in keys)
+
+
+def test_a_config_that_cannot_be_read_is_named(pytester):
+    pytester.makepyfile(test_missing="def test_missing(gateway_app):\n    pass\n")
+    result = pytester.runpytest("--gateway-config", "nowhere.yaml")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the config under test, */nowhere.yaml, cannot be read "
+                                 "(No such file or directory)*"])

@@ -15,6 +15,7 @@ Registered through the ``pytest11`` entry point (installed with the package's
 - ``api_key``: ``api_key("acme")``, a working key for that consumer.
 - ``issue_token``: ``issue_token(sub="alice", scopes=[...])``, a token the config's
   issuer would issue (its keys served on loopback by the plugin).
+- ``gateway_server``: the same config under ``gateway serve``, with the same fakes.
 
 This module imports nothing of the gateway at import time: only the fixtures a
 test uses do.
@@ -111,8 +112,13 @@ def _gateway_source(request: pytest.FixtureRequest, gateway_config) -> tuple[dic
         path = Path(os.fspath(gateway_config))
         if not path.is_absolute():
             path = rootdir / path
-        with open(path, encoding="utf-8") as file:
-            raw, _ = read_yaml(file)
+        try:
+            with open(path, encoding="utf-8") as file:
+                raw, _ = read_yaml(file)
+        except OSError as error:
+            pytest.fail(f"gateway.testing: the config under test, {path}, cannot be read "
+                        f"({error.strerror}): fix --gateway-config, the gateway_config "
+                        "setting or fixture", pytrace=False)
         source = str(path)
     # (what cannot be expanded is left as written: the config's own check names it)
     return expand_env(raw or {}, "", []), source
