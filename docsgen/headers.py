@@ -21,9 +21,18 @@ HEADER_LITERAL = re.compile(
     r"traceparent|tracestate|authorization|origin|allow|vary|cache-control|age)$", re.I)
 
 CLIENT_IN, UPSTREAM_OUT, CLIENT_OUT = "read from clients", "sent to upstreams", "sent to clients"
+NGINX = "between nginx and the gateway (offload)"
 
 #: name: ((direction, what), ...)
 HEADERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "X-Gateway-Allowed": ((NGINX, "the decision on an offloaded request: it may go "
+                                  "upstream"),),
+    "X-Gateway-Up-": ((NGINX, "`X-Gateway-Up-<name>`: a header nginx sets on the request "
+                              "upstream (`X-Request-ID`, `X-Consumer`, the claims')"),),
+    "X-Gateway-Down-": ((NGINX, "`X-Gateway-Down-<name>`: a header nginx adds to the answer "
+                                "(`RateLimit-*`, `X-Quota-*`, CORS, `X-Request-ID`)"),),
+    "X-Gateway-Answer": ((NGINX, "the gateway's whole answer to a request it did not let "
+                                "through, which nginx has replayed"),),
     "X-API-Key": ((CLIENT_IN, "the API key on `auth: api_key` routes; never sent upstream "
                               "nor logged"),),
     "Authorization": ((CLIENT_IN, "`Bearer <token>` on `auth: jwt` routes; sent upstream "
@@ -126,7 +135,7 @@ def render() -> str:
              "between client and upstream untouched, both ways, repeated ones included. "
              "Generated from `gateway/routing/headers.py` and checked against every header "
              "name the code spells out.", ""]
-    for direction in (CLIENT_IN, UPSTREAM_OUT, CLIENT_OUT):
+    for direction in (CLIENT_IN, UPSTREAM_OUT, CLIENT_OUT, NGINX):
         lines += [f"## {direction[0].upper()}{direction[1:]}", "",
                   "| header | what the gateway does |", "|---|---|"]
         lines += [f"| `{name}` | {what} |" for name, uses in HEADERS.items()

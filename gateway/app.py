@@ -151,6 +151,12 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
                                 x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    if any(service.offload for service in config.services.values()):
+        # nginx asks here whether a request of an offloaded service may pass (gateway/offload)
+        from .offload import OffloadDecisions
+
+        app.wsgi_app = OffloadDecisions(app.wsgi_app,  # type: ignore[method-assign]
+                                        config.metrics_allow_ips)
     if config.admin is not None and follower is not None:
         # requests accepted on admin.listen (gunicorn binds it too) go to the Admin API
         from .admin import AdminListener, create_admin_app

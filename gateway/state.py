@@ -24,6 +24,9 @@ from werkzeug.exceptions import MethodNotAllowed
 #: The request id's header: kept from the client when well-formed, sent
 #: upstream, written in the access log and error bodies, returned to the client.
 REQUEST_ID_HEADER = "X-Request-ID"
+#: in the environ of a request nginx holds while the gateway decides it (gateway/offload):
+#: its chain runs, its view answers the decision, nothing is logged or measured for it
+OFFLOAD_DECIDING = "gateway.offload.deciding"
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 

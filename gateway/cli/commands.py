@@ -64,9 +64,13 @@ def load_or_exit(path: str | None) -> GatewayConfig:
 
 @main.command(help="Validate the config file and print the route table.")
 @config_option
-def check(path: str | None) -> None:
+@click.option("--nginx-conf", metavar="FILE", default=None,
+              help="also say whether this file `gateway nginx` wrote still matches the config")
+def check(path: str | None, nginx_conf: str | None) -> None:
     config = load_or_exit(path)
     warnings = config_warnings(config)
+    if nginx_conf is not None:
+        warnings += filter(None, [nginx_conf_warning(config, nginx_conf)])
     if config.keeps_shared_state():
         warnings += filter(None, [unreachable_warning(config.storage, config.on_storage_error)])
     problems, database_warnings = database_problems(config)
@@ -89,6 +93,26 @@ def check(path: str | None) -> None:
         click.echo(f"\nADMIN API on {config.admin.listen} ({len(config.admin.tokens)} token(s))")
     aggregates = f", {len(config.aggregates)} aggregate(s)" if config.aggregates else ""
     click.echo(f"{config.source}: OK, {len(config.services)} service(s){aggregates}")
+
+
+def nginx_conf_warning(config: GatewayConfig, nginx_conf: str) -> str | None:
+    """A warning when ``nginx_conf`` was not written by ``gateway nginx`` from this config."""
+    from ..offload.nginx import FINGERPRINT, fingerprint
+
+    try:
+        with open(nginx_conf, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as error:
+        return f"--nginx-conf: {nginx_conf} cannot be read ({error.strerror})"
+    written = next((line[len(FINGERPRINT):].strip() for line in text.splitlines()
+                    if line.startswith(FINGERPRINT)), None)
+    if written is None:
+        return (f"nginx: {nginx_conf} was not written by `gateway nginx` (no fingerprint): "
+                "offloaded services need its output")
+    if written != fingerprint(config):
+        return (f"nginx: {nginx_conf} no longer matches {config.source}: write it again "
+                "(`gateway nginx --config ...`) and reload nginx")
+    return None
 
 
 def schema_document() -> dict:

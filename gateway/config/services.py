@@ -8,6 +8,7 @@ a path prefix, plus how to reach it (timeouts, retries) and its policies.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -118,8 +119,33 @@ class ServiceConfig(RoutePolicies):
                                         "to another upstream, its answers thrown away")
     health_check: HealthCheckConfig | None = Field(None, description="active probes of each "
                                                    "target (the canary's too)")
+    offload: bool = Field(False, description="nginx carries this service's requests and "
+                          "answers (`gateway nginx`): the gateway's chain only decides each "
+                          "request (keys, tokens, quotas, IP rules, CORS, body size)")
 
     _name: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _offloadable(self) -> ServiceConfig:
+        """An offloaded service's bytes never cross Python: what needs them is refused."""
+        if not self.offload:
+            return self
+        kept = [name for name, present in (
+            ("cache", self.cache), ("transform", self.transform),
+            ("validate", self.validate_), ("mirror", self.mirror), ("canary", self.canary),
+            ("circuit_breaker", self.circuit_breaker), ("health_check", self.health_check),
+            ("websocket.max_per_consumer",
+             self.websocket is not None and self.websocket.max_per_consumer)) if present]
+        paths = {urlsplit(url).path.rstrip("/") for url in self.upstream}
+        if len(paths) > 1:
+            raise fail(f"offload: true, but the targets' base paths differ "
+                       f"({', '.join(sorted(paths))}): nginx sends one path to every target; "
+                       "give them one base path or remove offload")
+        if kept:
+            raise fail(f"offload: true, but {', '.join(kept)}: nginx carries an offloaded "
+                       f"service's bytes and cannot honour {'it' if len(kept) == 1 else 'them'}"
+                       "; remove offload or those settings")
+        return self
 
     @model_validator(mode="wrap")
     @classmethod
@@ -179,7 +205,8 @@ class ServiceConfig(RoutePolicies):
                f"canary {self.canary.weight:g}%" if self.canary else "",
                f"mirror {self.mirror.percent:g}%" if self.mirror else "",
                f"health {self.health_check.path}" if self.health_check else "",
-               self.validate_.describe() if self.validate_ else ""]
+               self.validate_.describe() if self.validate_ else "",
+               "offloaded" if self.offload else ""]
         return ", ".join(p for p in (super().describe(), *own) if p)
 
     def keeps_state(self) -> bool:

@@ -22,6 +22,7 @@ from .. import state as request_state
 from ..compose.transform import Transformer
 from ..config import ServiceConfig
 from ..errors import GatewayError
+from ..state import OFFLOAD_DECIDING
 from ..transport import NOT_SENT, Answer, Upstream, UpstreamBody, is_stream
 from .call import Call, build_send
 from .headers import DROP_FROM_REQUEST, DROP_FROM_RESPONSE, connection_listed, end_to_end
@@ -93,6 +94,8 @@ class ServiceProxy:
         if method not in self.methods:
             # only OPTIONS gets here: routed for CORS preflights, not allowed otherwise
             raise MethodNotAllowed(valid_methods=sorted(self.methods))
+        if environ.get(OFFLOAD_DECIDING):  # nginx carries it: say what goes upstream
+            return self.decision()
         # the chain's path check refused any path that could climb out of the prefix
         target = raw_target(environ)
         path, _, query = target.partition("?")
@@ -153,6 +156,13 @@ class ServiceProxy:
             return None, data
         reshaped = transformer.response_body(data)
         return (data if reshaped is None else reshaped), b""
+
+    def decision(self) -> Response:
+        """A request nginx holds passed the chain (gateway/offload): the headers every
+        upstream call of it would carry (request id, consumer, claims), for nginx to set."""
+        headers = [(f"X-Gateway-Up-{name}", value)
+                   for name, value in self.upstream.hooks.headers().items()]
+        return Response(b"", status=200, headers=[("X-Gateway-Allowed", "1"), *headers])
 
     def outgoing_headers(self, environ: dict) -> dict[str, str]:
         """The client's end-to-end headers plus the ones a proxy adds."""

@@ -55,8 +55,10 @@ def init_app(app: Flask, log_format: str = "json",
 
     @app.after_request
     def schedule_access_log(response: Response) -> Response:
-        state = request_state.current()
         environ = request.environ
+        if environ.get(request_state.OFFLOAD_DECIDING):  # nginx's own line logs it
+            return response
+        state = request_state.current()
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "request_id": state.request_id,

@@ -117,6 +117,8 @@ def route_label() -> str:
 def init_app(app: Flask) -> None:
     @app.after_request
     def count_request(response: Response) -> Response:
+        if request.environ.get(request_state.OFFLOAD_DECIDING):  # nginx's line counts it
+            return response
         state = request_state.current()
         service = state.route or "none"
         _child(REQUESTS, service, request.method, response.status_code).inc()

@@ -1,0 +1,147 @@
+"""The gateway's side of ``auth_request``: decide a request nginx holds, replay a refusal.
+
+:class:`OffloadDecisions` wraps the app. A request to :data:`DECIDE_PATH` (nginx's
+subrequest, from an address in ``metrics_allow_ips``) is turned back into the
+request it stands for (``X-Original-Method``, ``-URI``, ``-Length``), without a
+body, and handed to the app: the route's chain runs as for any request.
+
+- Its view, seeing :data:`~gateway.state.OFFLOAD_DECIDING`, answers 200 with
+  :data:`ALLOWED` and the headers an upstream call would carry (``X-Request-ID``,
+  ``X-Consumer``, the claims' headers), each as ``X-Gateway-Up-<name>``. The answer
+  headers the chain added for the client (``RateLimit-*``, ``X-Quota-*``, CORS,
+  ``X-Request-ID``) go back as ``X-Gateway-Down-<name>``. nginx takes both with
+  ``auth_request_set``.
+- Any other answer (a refusal, a preflight) goes back to nginx as a 403 carrying the
+  whole answer in :data:`ANSWER_HEADER`. ``auth_request`` passes only 401 and 403;
+  nginx's ``error_page 403`` sends that header to :data:`ANSWER_PATH`, which answers
+  exactly that status, those headers and that body. So a 429, 413, 400 or 503
+  keeps its status, its JSON and its headers.
+
+A decision is not a request of its own: it is neither logged nor measured (nginx's
+log line is).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterable, Sequence
+from urllib.parse import unquote_to_bytes
+
+from ..config import IPNetwork
+from ..policies.iprules import address_in
+from ..state import OFFLOAD_DECIDING
+
+DECIDE_PATH = "/_gateway/offload/decide"
+ANSWER_PATH = "/_gateway/offload/answer"
+#: on the view's answer to a decision: the request may go upstream
+ALLOWED = "X-Gateway-Allowed"
+UP = "X-Gateway-Up-"
+DOWN = "X-Gateway-Down-"
+#: the gateway's whole answer, for nginx to replay
+ANSWER_HEADER = "X-Gateway-Answer"
+#: the chain's headers for the client on an allowed request (nginx adds them)
+DOWNSTREAM = ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+              "X-Quota-Limit", "X-Quota-Remaining", "X-Quota-Reset",
+              "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
+              "Access-Control-Expose-Headers", "Vary")
+#: the headers a replayed answer may carry (nothing else: the answer path writes only these)
+REPLAYED = frozenset(name.lower() for name in (
+    *DOWNSTREAM, "Content-Type", "WWW-Authenticate", "Retry-After", "Allow",
+    "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age"))
+
+
+class OffloadDecisions:
+    """WSGI middleware: :data:`DECIDE_PATH` and :data:`ANSWER_PATH` for nginx, the rest to
+    the app."""
+
+    def __init__(self, app, trusted: Sequence[IPNetwork]):
+        """:param trusted: who may ask (nginx's address; ``metrics_allow_ips``)."""
+        self.app = app
+        self.trusted = trusted
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO")
+        if path not in (DECIDE_PATH, ANSWER_PATH):
+            return self.app(environ, start_response)
+        if not address_in(environ.get("REMOTE_ADDR"), self.trusted):
+            return _json(start_response, 404, {"error": "not_found", "message": "no route "
+                                               f"for {path}"})
+        if path == DECIDE_PATH:
+            return self.decide(environ, start_response)
+        return self.replay(environ, start_response)
+
+    def decide(self, environ, start_response):
+        _as_original(environ)
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+        answer = self.app(environ, capture)
+        try:
+            body = b"".join(answer)
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+        status = int(captured["status"].split(" ", 1)[0])
+        headers: list[tuple[str, str]] = captured["headers"]
+        if any(name == ALLOWED for name, _ in headers):
+            out = [(name, value) for name, value in headers if name.startswith(UP)]
+            out += [(DOWN + name, value) for name, value in headers if name in DOWNSTREAM]
+            start_response("200 OK", [*out, ("Content-Length", "0")])
+            return [b""]
+        kept = [(name, value) for name, value in headers if name.lower() in REPLAYED]
+        encoded = base64.urlsafe_b64encode(json.dumps(
+            {"status": status, "headers": kept, "body": body.decode("latin-1")},
+            separators=(",", ":")).encode()).decode()
+        start_response("403 Forbidden", [(ANSWER_HEADER, encoded), ("Content-Length", "0")])
+        return [b""]
+
+    def replay(self, environ, start_response):
+        try:
+            answer = json.loads(base64.urlsafe_b64decode(environ.get("HTTP_X_GATEWAY_ANSWER",
+                                                                     "")))
+            status, headers = int(answer["status"]), answer["headers"]
+            body = answer["body"].encode("latin-1")
+        except (ValueError, KeyError, TypeError):
+            return _json(start_response, 400, {"error": "bad_request",
+                                               "message": "no answer to replay"})
+        kept = [(str(name), str(value)) for name, value in headers
+                if str(name).lower() in REPLAYED]
+        start_response(f"{status} {_reason(status)}",
+                       [*kept, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _as_original(environ: dict) -> None:
+    """The subrequest's environ, made the request it stands for (no body)."""
+    uri = environ.pop("HTTP_X_ORIGINAL_URI", "") or "/"
+    path, _, query = uri.partition("?")
+    environ["REQUEST_METHOD"] = environ.pop("HTTP_X_ORIGINAL_METHOD", "") or "GET"
+    environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1")
+    environ["QUERY_STRING"] = query
+    environ["REQUEST_URI"] = environ["RAW_URI"] = uri
+    length = environ.pop("HTTP_X_ORIGINAL_LENGTH", "")
+    environ["CONTENT_LENGTH"] = length if length.isdigit() else ""
+    encoding = environ.pop("HTTP_X_ORIGINAL_TRANSFER_ENCODING", "")
+    if encoding:
+        environ["HTTP_TRANSFER_ENCODING"] = encoding
+    environ["wsgi.input"] = io.BytesIO(b"")
+    environ[OFFLOAD_DECIDING] = True
+
+
+def _json(start_response, status: int, document: dict) -> Iterable[bytes]:
+    body = json.dumps(document).encode()
+    start_response(f"{status} {_reason(status)}", [("Content-Type", "application/json"),
+                                                   ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"

@@ -1,0 +1,216 @@
+"""Offload (issue 34): nginx carries an offloaded service's bytes, the gateway's chain decides.
+
+The same config runs twice: behind the README's nginx (deploy/nginx.conf, the gateway
+proxying) and behind ``gateway nginx``'s output (nginx proxying, the gateway deciding).
+The same table of requests gets the same answers from both."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gateway.cli import main as cli
+from gateway.config import hash_key
+from tests.conftest import free_port, wait_for_port
+from tests.test_nginx import Nginx, nginx_binary
+
+pytestmark = pytest.mark.nginx
+
+#: the headers that must be the same with and without offload
+COMPARED = ("Content-Type", "WWW-Authenticate", "Retry-After", "RateLimit-Limit",
+            "RateLimit-Remaining", "X-Quota-Limit", "X-Quota-Remaining",
+            "Access-Control-Allow-Origin", "Access-Control-Allow-Methods")
+
+
+def config(upstream_url: str, offload: bool) -> dict:
+    return {"trusted_proxies": 1,
+            "consumers": {"acme": {"keys": [hash_key("acme-key")], "quota": "5/month"},
+                          "other": {"keys": [hash_key("other-key")], "services": ["users"]}},
+            "services": {
+                "orders": {"upstream": upstream_url, "auth": "api_key", "offload": offload,
+                           "rate_limit": "4/minute", "max_body_bytes": 100,
+                           "cors": {"origins": ["http://shop.example"]}},
+                "users": upstream_url}}
+
+
+class GeneratedNginx:
+    """nginx running what ``gateway nginx`` printed for a config, in front of a gateway."""
+
+    def __init__(self, config_path, gateway_port: int, tmp_path):
+        self.port = free_port()
+        printed = CliRunner().invoke(cli, [
+            "nginx", "--config", str(config_path), "--listen", f"127.0.0.1:{self.port}",
+            "--gateway", f"127.0.0.1:{gateway_port}"])
+        assert printed.exit_code == 0, printed.output
+        self.text = printed.stdout
+        (tmp_path / "generated").mkdir()
+        conf = tmp_path / "generated" / "nginx.conf"
+        conf.write_text("events {}\n" + self.text)  # a minimal nginx.conf around the block
+        self.error_log = tmp_path / "generated" / "error.log"
+        self.process = subprocess.Popen(
+            [nginx_binary(), "-p", str(tmp_path / "generated"), "-c", str(conf),
+             "-e", str(self.error_log), "-g", f"daemon off; pid {tmp_path}/generated/n.pid;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.port, self.process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.process.stderr.read().decode()}") from None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.process.stderr.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def both(gunicorn_gateway, upstream, tmp_path):
+    """(the gateway proxying behind the README's nginx, offloaded behind gateway nginx's)."""
+    plain_gw = gunicorn_gateway(config(upstream.url, offload=False), workers=1)
+    (tmp_path / "plain").mkdir()
+    plain = Nginx(plain_gw.port, tmp_path / "plain")
+    path = tmp_path / "offload.yaml"
+    path.write_text(yaml.safe_dump(config(upstream.url, offload=True)))
+    offload_gw = gunicorn_gateway(str(path), workers=1)
+    offloaded = GeneratedNginx(path, offload_gw.port, tmp_path)
+    yield plain, offloaded, offload_gw
+    plain.stop()
+    offloaded.stop()
+
+
+def ask(port: int, method: str, path: str, headers: dict | None = None, body: bytes | None = None,
+        client: str = "127.0.0.5"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30,
+                                            source_address=(client, 0))
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        answer = connection.getresponse()
+        return answer.status, {k: v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        connection.close()
+
+
+def comparable(answer) -> tuple:
+    status, headers, body = answer
+    shown: dict = {name: headers.get(name) for name in COMPARED}
+    shown["has X-Request-ID"] = bool(headers.get("X-Request-ID"))
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and "request_id" in document:  # the gateway's JSON
+        assert document["request_id"] == headers.get("X-Request-ID")
+        document = {k: v for k, v in document.items() if k != "request_id"}
+    if isinstance(document, dict) and isinstance(document.get("headers"), dict):
+        seen = document["headers"]  # the upstream's echo of what it received
+        assert seen.get("x-request-id") == headers.get("X-Request-ID")
+        document = {"method": document["method"], "raw_uri": document["raw_uri"],
+                    "body_sha256": document["body_sha256"],
+                    "upstream saw": {k: seen.get(k) for k in (
+                        "x-consumer", "x-api-key", "x-forwarded-proto", "content-type")},
+                    # the client first (the gateway adds nginx as a hop: one hop fewer is fine)
+                    "client": (seen.get("x-forwarded-for") or "").split(",")[0]}
+    return status, shown, document
+
+
+TABLE = [
+    ("missing key", "GET", "/orders/1", {}, None),
+    ("bad key", "GET", "/orders/1", {"X-API-Key": "wrong"}, None),
+    ("forbidden consumer", "GET", "/orders/1", {"X-API-Key": "other-key"}, None),
+    ("good GET", "GET", "/orders/1?x=1", {"X-API-Key": "acme-key"}, None),
+    ("good POST with a body", "POST", "/orders/1", {"X-API-Key": "acme-key",
+                                                    "Content-Type": "application/json"},
+     b'{"n": 1}'),
+    ("body too large", "POST", "/orders/1", {"X-API-Key": "acme-key"}, b"x" * 500),
+    ("CORS preflight", "OPTIONS", "/orders/1", {"Origin": "http://shop.example",
+                                                "Access-Control-Request-Method": "GET"}, None),
+    ("good DELETE", "DELETE", "/orders/1", {"X-API-Key": "acme-key"}, None),
+    ("over the rate limit", "GET", "/orders/1", {"X-API-Key": "acme-key"}, None),
+    ("over the rate limit again", "GET", "/orders/1", {"X-API-Key": "acme-key"}, None),
+    ("not offloaded", "GET", "/users/1", {}, None),
+]
+
+
+def test_the_same_requests_get_the_same_answers_with_and_without_offload(both):
+    plain, offloaded, _ = both
+    for name, method, path, headers, body in TABLE:
+        with_gateway = comparable(ask(plain.port, method, path, headers, body))
+        with_nginx = comparable(ask(offloaded.port, method, path, headers, body))
+        assert with_nginx == with_gateway, name
+
+
+def test_an_upstream_down_answers_in_the_gateways_json(both, upstream):
+    plain, offloaded, _ = both
+    upstream.stop()
+    for port in (plain.port, offloaded.port):
+        status, headers, body = ask(port, "GET", "/orders/1", {"X-API-Key": "acme-key"})
+        assert status == 502 and json.loads(body)["error"] == "bad_gateway"
+        assert headers["Content-Type"] == "application/json"
+
+
+def test_the_gateway_down_is_a_503_in_its_json_and_the_upstream_is_never_reached(both,
+                                                                                 upstream):
+    _, offloaded, offload_gw = both
+    offload_gw.stop()
+    hits = upstream.app.hits
+    status, headers, body = ask(offloaded.port, "GET", "/orders/1", {"X-API-Key": "acme-key"})
+    assert status == 503 and json.loads(body)["error"] == "gateway_unavailable"
+    assert json.loads(body)["request_id"] == headers["X-Request-ID"]
+    assert upstream.app.hits == hits  # fail closed
+
+
+def test_gateway_nginx_refuses_what_nginx_cannot_honour(tmp_path, upstream):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump({"services": {"orders": {
+        "upstream": upstream.url, "offload": True, "cache": {"ttl": 5},
+        "transform": {"request": {"headers": {"add": {"X-A": "b"}}}}}}}))
+    for command in ("nginx", "check"):
+        result = CliRunner().invoke(cli, [command, "--config", str(path)])
+        assert result.exit_code == 1
+        assert "services.orders: offload: true, but cache, transform: nginx carries" in \
+            result.stderr
+    path.write_text(yaml.safe_dump({"services": {"orders": {"upstream": upstream.url,
+                                                            "offload": True}}}))
+    result = CliRunner().invoke(cli, ["check", "--config", str(path)])
+    assert result.exit_code == 0 and "offloaded" in result.stdout
+
+
+def test_check_says_when_the_nginx_file_no_longer_matches(tmp_path, upstream):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config(upstream.url, offload=True)))
+    written = tmp_path / "offload.conf"
+    written.write_text(CliRunner().invoke(cli, ["nginx", "--config", str(path)]).stdout)
+    same = CliRunner().invoke(cli, ["check", "--config", str(path), "--nginx-conf", str(written)])
+    assert same.exit_code == 0 and "warning: nginx" not in same.stderr
+    changed = config(upstream.url, offload=True)
+    changed["services"]["orders"]["rate_limit"] = "5/minute"
+    path.write_text(yaml.safe_dump(changed))
+    moved = CliRunner().invoke(cli, ["check", "--config", str(path), "--nginx-conf",
+                                     str(written)])
+    assert moved.exit_code == 0
+    assert f"warning: nginx: {written} no longer matches {path}" in moved.stderr
+
+
+def test_only_nginx_may_ask_and_a_decision_is_neither_logged_nor_counted(upstream, monkeypatch):
+    from gateway.app import create_app
+    from gateway.telemetry import accesslog
+
+    lines: list[str] = []
+    monkeypatch.setattr(accesslog, "sink", lines.append)
+    client = create_app(config(upstream.url, offload=True)).test_client()
+    asked = {"X-Original-Method": "GET", "X-Original-URI": "/orders/1",
+             "X-API-Key": "acme-key"}
+    for path in ("/_gateway/offload/decide", "/_gateway/offload/answer"):
+        outside = client.get(path, headers=asked, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+        assert outside.status_code == 404
+    decided = client.get("/_gateway/offload/decide", headers=asked,
+                         environ_base={"REMOTE_ADDR": "127.0.0.1"}, buffered=True)
+    assert decided.status_code == 200 and decided.headers["X-Gateway-Up-X-Consumer"] == "acme"
+    assert decided.headers["X-Gateway-Down-X-Quota-Remaining"] == "4"
+    assert lines == []
+    assert 'gateway_requests_total{method="GET",service="orders"' not in \
+        client.get("/metrics").text
