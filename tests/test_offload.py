@@ -214,3 +214,39 @@ def test_only_nginx_may_ask_and_a_decision_is_neither_logged_nor_counted(upstrea
     assert lines == []
     assert 'gateway_requests_total{method="GET",service="orders"' not in \
         client.get("/metrics").text
+
+
+def test_a_stream_and_a_websocket_pass_through_nginx(gunicorn_gateway, upstream, tmp_path):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from tests.ws_upstream import WebSocketUpstream
+
+    chat = WebSocketUpstream()
+    try:
+        settings = config(upstream.url, offload=True)
+        settings["services"]["chat"] = {"upstream": chat.url, "auth": "api_key",
+                                        "websocket": True, "offload": True}
+        path = tmp_path / "offload.yaml"
+        path.write_text(yaml.safe_dump(settings))
+        gw = gunicorn_gateway(str(path), workers=1)
+        nginx = GeneratedNginx(path, gw.port, tmp_path)
+        try:
+            status, headers, body = ask(nginx.port, "GET", "/orders/sse?count=3&every=0.05",
+                                        {"X-API-Key": "acme-key"})
+            assert status == 200 and headers["Content-Type"] == "text/event-stream"
+            assert body.count(b"data: event") == 3
+            url = f"ws://127.0.0.1:{nginx.port}/chat/echo"
+            with connect(url, additional_headers={"X-API-Key": "acme-key"},
+                         open_timeout=5) as ws:
+                ws.send("hello")
+                assert ws.recv(timeout=5) == "hello"
+            seen = chat.handshakes[-1][1]
+            assert seen["x-consumer"] == "acme" and "x-api-key" not in seen
+            with pytest.raises(InvalidStatus) as refused:
+                connect(url, open_timeout=5)
+            assert refused.value.response.status_code == 401
+        finally:
+            nginx.stop()
+    finally:
+        chat.stop()
