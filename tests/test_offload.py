@@ -27,15 +27,38 @@ COMPARED = ("Content-Type", "WWW-Authenticate", "Retry-After", "RateLimit-Limit"
             "Access-Control-Allow-Origin", "Access-Control-Allow-Methods")
 
 
-def config(upstream_url: str, offload: bool) -> dict:
+ISSUER = "https://login.example.com/realms/shop"
+
+
+def config(upstream_url: str, offload: bool, jwks_uri: str = "http://127.0.0.1:9/jwks") -> dict:
     return {"trusted_proxies": 1,
             "consumers": {"acme": {"keys": [hash_key("acme-key")], "quota": "5/month"},
                           "other": {"keys": [hash_key("other-key")], "services": ["users"]}},
+            "issuers": {"shop": {"issuer": ISSUER, "audiences": ["shop-api"],
+                                 "jwks_uri": jwks_uri}},
             "services": {
-                "orders": {"upstream": upstream_url, "auth": "api_key", "offload": offload,
-                           "rate_limit": "4/minute", "max_body_bytes": 100,
+                "orders": {"upstream": upstream_url, "auth": ["api_key", "jwt"],
+                           "scopes": ["orders:read"], "claims_to_headers": {"X-User": "sub"},
+                           "offload": offload, "rate_limit": "4/minute", "max_body_bytes": 100,
+                           "deny_ips": ["127.0.0.9"],
                            "cors": {"origins": ["http://shop.example"]}},
                 "users": upstream_url}}
+
+
+@pytest.fixture
+def issuer():
+    from gateway.testing.tokens import TestIssuer
+
+    made = TestIssuer()
+    yield made
+    made.close()
+
+
+def token(issuer, scopes: list[str]) -> dict:
+    import time
+    signed = issuer.token(iss=ISSUER, aud="shop-api", sub="ada", scopes=scopes, claims={},
+                          now=time.time(), expires_in=300)
+    return {"Authorization": f"Bearer {signed}"}
 
 
 class GeneratedNginx:
@@ -68,13 +91,13 @@ class GeneratedNginx:
 
 
 @pytest.fixture
-def both(gunicorn_gateway, upstream, tmp_path):
+def both(gunicorn_gateway, upstream, tmp_path, issuer):
     """(the gateway proxying behind the README's nginx, offloaded behind gateway nginx's)."""
-    plain_gw = gunicorn_gateway(config(upstream.url, offload=False), workers=1)
+    plain_gw = gunicorn_gateway(config(upstream.url, False, issuer.jwks_uri), workers=1)
     (tmp_path / "plain").mkdir()
     plain = Nginx(plain_gw.port, tmp_path / "plain")
     path = tmp_path / "offload.yaml"
-    path.write_text(yaml.safe_dump(config(upstream.url, offload=True)))
+    path.write_text(yaml.safe_dump(config(upstream.url, True, issuer.jwks_uri)))
     offload_gw = gunicorn_gateway(str(path), workers=1)
     offloaded = GeneratedNginx(path, offload_gw.port, tmp_path)
     yield plain, offloaded, offload_gw
@@ -111,7 +134,8 @@ def comparable(answer) -> tuple:
         document = {"method": document["method"], "raw_uri": document["raw_uri"],
                     "body_sha256": document["body_sha256"],
                     "upstream saw": {k: seen.get(k) for k in (
-                        "x-consumer", "x-api-key", "x-forwarded-proto", "content-type")},
+                        "x-consumer", "x-api-key", "authorization", "x-user",
+                        "x-forwarded-proto", "content-type")},
                     # the client first (the gateway adds nginx as a hop: one hop fewer is fine)
                     "client": (seen.get("x-forwarded-for") or "").split(",")[0]}
     return status, shown, document
@@ -135,12 +159,21 @@ TABLE = [
 ]
 
 
-def test_the_same_requests_get_the_same_answers_with_and_without_offload(both):
+def test_the_same_requests_get_the_same_answers_with_and_without_offload(both, issuer):
     plain, offloaded, _ = both
-    for name, method, path, headers, body in TABLE:
-        with_gateway = comparable(ask(plain.port, method, path, headers, body))
-        with_nginx = comparable(ask(offloaded.port, method, path, headers, body))
+    table = [*TABLE,
+             ("a token", "GET", "/orders/2", token(issuer, ["orders:read"]), None, "127.0.0.5"),
+             ("a token without the scope", "GET", "/orders/2", token(issuer, ["other"]), None,
+              "127.0.0.5"),
+             ("a denied address", "GET", "/orders/1", {"X-API-Key": "acme-key"}, None,
+              "127.0.0.9")]
+    for name, method, path, headers, body, *client in table:
+        source = client[0] if client else "127.0.0.5"
+        with_gateway = comparable(ask(plain.port, method, path, headers, body, source))
+        with_nginx = comparable(ask(offloaded.port, method, path, headers, body, source))
         assert with_nginx == with_gateway, name
+        assert with_gateway[0] == {"a token": 200, "a token without the scope": 403,
+                                   "a denied address": 403}.get(name, with_gateway[0]), name
 
 
 def test_an_upstream_down_answers_in_the_gateways_json(both, upstream):
