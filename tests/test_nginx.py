@@ -42,22 +42,32 @@ class Nginx:
                               ("/var/log/nginx/", f"{tmp_path}/")):
             assert shipped in text, shipped
             text = text.replace(shipped, here)
-        conf = tmp_path / "nginx.conf"
-        conf.write_text(text)
         self.error_log = tmp_path / "gateway-error.log"
-        self.process = subprocess.Popen(
-            [nginx_binary(), "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "start.log"),
-             "-g", f"daemon off; pid {tmp_path}/nginx.pid;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for_port(self.port, self.process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}: {self.process.stderr.read().decode()}") from None
+        self.process = start_nginx(text, self.port, tmp_path)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.process.stderr.close()  # type: ignore[union-attr]
+        stop_nginx(self.process)
+
+
+def start_nginx(text: str, port: int, directory: Path) -> subprocess.Popen:
+    """nginx with the configuration ``text``, in ``directory``; returns once it listens."""
+    conf = directory / "nginx.conf"
+    conf.write_text(text)
+    process = subprocess.Popen(
+        [nginx_binary(), "-p", str(directory), "-c", str(conf), "-e",
+         str(directory / "start.log"), "-g", f"daemon off; pid {directory}/nginx.pid;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, process)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}: {process.stderr.read().decode()}") from None  # type: ignore[union-attr]
+    return process
+
+
+def stop_nginx(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+    process.stderr.close()  # type: ignore[union-attr]
 
 
 @pytest.fixture

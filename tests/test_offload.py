@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
 
 import pytest
 import yaml
@@ -16,8 +15,8 @@ from click.testing import CliRunner
 
 from gateway.cli import main as cli
 from gateway.config import hash_key
-from tests.conftest import free_port, wait_for_port
-from tests.test_nginx import Nginx, nginx_binary
+from tests.conftest import free_port
+from tests.test_nginx import Nginx, start_nginx, stop_nginx
 
 pytestmark = pytest.mark.nginx
 
@@ -71,23 +70,13 @@ class GeneratedNginx:
             "--gateway", f"127.0.0.1:{gateway_port}"])
         assert printed.exit_code == 0, printed.output
         self.text = printed.stdout
-        (tmp_path / "generated").mkdir()
-        conf = tmp_path / "generated" / "nginx.conf"
-        conf.write_text("events {}\n" + self.text)  # a minimal nginx.conf around the block
-        self.error_log = tmp_path / "generated" / "error.log"
-        self.process = subprocess.Popen(
-            [nginx_binary(), "-p", str(tmp_path / "generated"), "-c", str(conf),
-             "-e", str(self.error_log), "-g", f"daemon off; pid {tmp_path}/generated/n.pid;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for_port(self.port, self.process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}: {self.process.stderr.read().decode()}") from None
+        directory = tmp_path / "generated"
+        directory.mkdir()
+        # a minimal nginx.conf around the block
+        self.process = start_nginx("events {}\n" + self.text, self.port, directory)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.process.stderr.close()  # type: ignore[union-attr]
+        stop_nginx(self.process)
 
 
 @pytest.fixture
