@@ -229,13 +229,21 @@ def test_only_nginx_may_ask_and_a_decision_is_neither_logged_nor_counted(upstrea
     for path in ("/_gateway/offload/decide", "/_gateway/offload/answer"):
         outside = client.get(path, headers=asked, environ_base={"REMOTE_ADDR": "203.0.113.9"})
         assert outside.status_code == 404
+    counted = 'gateway_requests_total{method="GET",service="orders",status="200"}'
+
+    def count() -> float:  # (the metrics are the process's: other tests counted too)
+        found = [line.split()[-1] for line in client.get("/metrics").text.splitlines()
+                 if line.startswith(counted)]
+        return float(found[0]) if found else 0.0
+    before = count()
     decided = client.get("/_gateway/offload/decide", headers=asked,
                          environ_base={"REMOTE_ADDR": "127.0.0.1"}, buffered=True)
     assert decided.status_code == 200 and decided.headers["X-Gateway-Up-X-Consumer"] == "acme"
     assert decided.headers["X-Gateway-Down-X-Quota-Remaining"] == "4"
     assert lines == []
-    assert 'gateway_requests_total{method="GET",service="orders"' not in \
-        client.get("/metrics").text
+    assert count() == before
+    client.get("/orders/1", headers={"X-API-Key": "acme-key"}, buffered=True)
+    assert count() == before + 1  # (the counter does count a request the gateway proxies)
 
 
 def test_a_stream_and_a_websocket_pass_through_nginx(gunicorn_gateway, upstream, tmp_path):
