@@ -102,7 +102,7 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
 
         follower = follow(config, directory, on_state=metrics.database_up)
     gateway = app.extensions[EXTENSION] = Gateway(
-        config=config, upstreams=upstreams, storage=storage, call_pool=CallPool(pool_size),
+        config=config, upstreams=upstreams, clock=clock, storage=storage, call_pool=CallPool(pool_size),
         storage_health=health, canaries=canaries, pending_documents=pending,
         openapi=openapi_document(config, upstreams, documents=documents),
         directory=directory, follower=follower)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 from limits.storage import Storage
 
+from .clock import SYSTEM, Clock
 from .compose.aggregate import CallPool
 from .config import GatewayConfig
 from .keyring import Directory
@@ -39,6 +40,8 @@ class Gateway:
 
     config: GatewayConfig
     upstreams: dict[str, Upstream]
+    #: what every timer of the app reads (gateway/clock.py; a test's moved clock)
+    clock: Clock = SYSTEM
     #: the shared ``limits`` storage (None when nothing needs one)
     storage: Storage | None = None
     #: the merged OpenAPI document served at /openapi.json (gateway/openapi)

@@ -343,3 +343,32 @@ def test_a_config_that_cannot_be_read_is_named(pytester):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*the config under test, */nowhere.yaml, cannot be read "
                                  "(No such file or directory)*"])
+
+
+def test_an_allowance_renews_when_gateway_clock_reaches_the_next_month(pytester):
+    pytester.makefile(".yaml", gateway=textwrap.dedent("""\
+        plans:
+          free: {quota: 2/month}
+        consumers:
+          acme: {keys: ["sha256:%s"], plan: free}
+        services:
+          orders: {upstream: "http://orders.internal", auth: api_key}
+        """ % ("0" * 64)))
+    pytester.makepyfile(test_month=textwrap.dedent("""\
+        from datetime import datetime, timezone
+
+        def test_month(gateway_client, api_key, gateway_clock):
+            key = {"X-API-Key": api_key("acme")}
+            assert [gateway_client.get("/orders/1", headers=key).status_code
+                    for _ in range(3)] == [200, 200, 429]
+            usage = gateway_client.get("/_gateway/usage", headers=key).json
+            assert usage["quota"]["used"] == 2
+            gateway_clock.advance(usage["quota"]["reset"])  # the month's turn, UTC
+            answer = gateway_client.get("/orders/1", headers=key)
+            assert answer.status_code == 200 and answer.headers["X-Quota-Remaining"] == "1"
+            usage = gateway_client.get("/_gateway/usage", headers=key).json
+            start = datetime.fromtimestamp(gateway_clock.time(), timezone.utc)
+            assert usage["period_start"] == start.strftime("%Y-%m-01T00:00:00Z")
+            assert usage["quota"]["used"] == 1
+        """))
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

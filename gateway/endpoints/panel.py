@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,9 +34,9 @@ LOOKED_AT = 500
 class ConsumersPanel:
     """The panel's last reading, refreshed in the background when asked for."""
 
-    def __init__(self, gateway: Gateway, clock=time.time):
+    def __init__(self, gateway: Gateway):
         self.gateway = gateway
-        self.clock = clock
+        self.clock = gateway.clock.time
         self.reading: dict[str, Any] | None = None
         self.read_at = 0.0
         self._reading = threading.Lock()

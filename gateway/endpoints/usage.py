@@ -11,8 +11,6 @@ consumer's figures can be asked for: the key or token says whose they are.
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, jsonify, request
 
 from ..errors import GatewayError
@@ -30,7 +28,7 @@ def own_usage() -> Response:
     name = _caller()
     consumer = gateway.directory.consumer(name)
     allowance = consumer.quota if consumer is not None else None
-    now = time.time()
+    now = gateway.clock.time()
     quota = None
     try:
         if allowance is not None:
