@@ -34,11 +34,11 @@ from .telemetry import accesslog, metrics
 from .telemetry.callhooks import RequestCallHooks
 from .telemetry.storagehealth import StorageHealth
 from .telemetry.tracing import Tracing
+from .telemetry.usagerecords import usage_recorder
 from .tokens import Verifier
 from .transport import DEFAULT_POOL_SIZE, Reach, Upstream
 from .transport.breaker import breaker_factory
 from .transport.health import Board, FileBoard, HealthChecker, RedisBoard
-from .usage import Outbox, UsageRecorder
 
 
 def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None,
@@ -111,9 +111,10 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
     # flushed in the background: to the storage (/_gateway/usage) and the database
     gateway.service_counts = ServiceCounts(redis_connection(storage))
     if config.usage.enabled:
-        gateway.usage = usage_recorder(config, gateway.service_counts, follower, clock)
+        gateway.usage = usage_recorder(config, gateway.service_counts.write,
+                                       follower.engine if follower else None, clock)
     # after_request hooks run in reverse: the access log registers first to run last
-    accesslog.init_app(app, log_format(config),
+    accesslog.init_app(app, accesslog.chosen_format(config),
                        listeners=[gateway.usage.record] if gateway.usage is not None else [])
     metrics.init_app(app)
     state.init_app(app, set(route_names(config)))
@@ -153,8 +154,9 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
                                 x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     if any(service.offload for service in config.services.values()):
         # nginx asks here whether a request of an offloaded service may pass (gateway/offload)
-        from .offload import OffloadDecisions
+        from .offload import OffloadDecisions, decisions
 
+        decisions.init_app(app)
         app.wsgi_app = OffloadDecisions(app.wsgi_app,  # type: ignore[method-assign]
                                         config.metrics_allow_ips)
     if config.admin is not None and follower is not None:
@@ -165,29 +167,6 @@ def create_app(config: GatewayConfig | Mapping | str | os.PathLike | None = None
         app.wsgi_app = AdminListener(app.wsgi_app, admin,  # type: ignore[method-assign]
                                      config.admin.listen)
     return app
-
-
-def usage_recorder(config: GatewayConfig, counts: ServiceCounts, follower,
-                   clock: Clock = SYSTEM) -> UsageRecorder:
-    """The worker's usage recorder, flushing to the storage's per-period counts and, with
-    a database, to its usage table; started."""
-    outboxes = [Outbox("the storage", counts.write, on_dropped=metrics.usage_dropped)]
-    if follower is not None:
-        from .db.usage import usage_writer
-
-        outboxes.append(Outbox("the database", usage_writer(follower.engine),
-                               on_dropped=metrics.usage_dropped))
-    recorder = UsageRecorder(outboxes, config.usage.flush_seconds, clock.time)
-    recorder.start()
-    return recorder
-
-
-def log_format(config: GatewayConfig) -> str:
-    """``GATEWAY_LOG_FORMAT``, else the config's ``log_format``."""
-    chosen = os.environ.get("GATEWAY_LOG_FORMAT") or config.log_format
-    if chosen not in accesslog.FORMATS:
-        raise ConfigError([f"GATEWAY_LOG_FORMAT: {chosen!r} is not one of json, text"])
-    return chosen
 
 
 def load_app() -> Flask:

@@ -66,14 +66,15 @@ def token(issuer, scopes: list[str]) -> dict:
 class GeneratedNginx:
     """nginx running what ``gateway nginx`` printed for a config, in front of a gateway."""
 
-    def __init__(self, config_path, gateway_port: int, tmp_path):
+    def __init__(self, config_path, gateway_port: int, tmp_path, log_socket=None):
         self.port = free_port()
         printed = CliRunner().invoke(cli, [
             "nginx", "--config", str(config_path), "--listen", f"127.0.0.1:{self.port}",
-            "--gateway", f"127.0.0.1:{gateway_port}"])
+            "--gateway", f"127.0.0.1:{gateway_port}",
+            "--log-socket", str(log_socket or globals()["log_socket"](tmp_path))])
         assert printed.exit_code == 0, printed.output
         self.text = printed.stdout
-        directory = tmp_path / "generated"
+        directory = tmp_path / f"generated-{self.port}"
         directory.mkdir()
         # a minimal nginx.conf around the block
         self.process = start_nginx("events {}\n" + self.text, self.port, directory)
@@ -82,15 +83,37 @@ class GeneratedNginx:
         stop_nginx(self.process)
 
 
+def log_socket(tmp_path):
+    """The log socket's path for a test: in a directory nginx's workers (``nobody``) can
+    reach (pytest's own are its user's alone)."""
+    import os
+    import tempfile
+
+    found = tmp_path / "socket-dir"
+    if not found.exists():
+        directory = tempfile.mkdtemp(prefix="gateway-log-")
+        os.chmod(directory, 0o755)
+        found.symlink_to(directory)
+    return str(found.resolve() / "nginx.sock")
+
+
+def offloading_gateway(gunicorn_gateway, path, tmp_path, workers: int = 1, env=None):
+    """The gateway on an offloading config, its log socket where GeneratedNginx sends
+    its lines by default."""
+    return gunicorn_gateway(str(path), workers=workers, env={
+        "GATEWAY_LOG_SOCKET": log_socket(tmp_path), **(env or {})})
+
+
 @pytest.fixture
 def both(gunicorn_gateway, upstream, tmp_path, issuer):
     """(the gateway proxying behind the README's nginx, offloaded behind gateway nginx's)."""
     plain_gw = gunicorn_gateway(config(upstream.url, False, issuer.jwks_uri), workers=1)
     (tmp_path / "plain").mkdir()
     plain = Nginx(plain_gw.port, tmp_path / "plain")
+    plain.gateway = plain_gw
     path = tmp_path / "offload.yaml"
     path.write_text(yaml.safe_dump(config(upstream.url, True, issuer.jwks_uri)))
-    offload_gw = gunicorn_gateway(str(path), workers=1)
+    offload_gw = offloading_gateway(gunicorn_gateway, path, tmp_path)
     offloaded = GeneratedNginx(path, offload_gw.port, tmp_path)
     yield plain, offloaded, offload_gw
     plain.stop()
@@ -171,6 +194,44 @@ def test_the_same_requests_get_the_same_answers_with_and_without_offload(both, i
                        - int(through_nginx[1]["Retry-After"])) <= 1, name
         assert with_gateway[0] == {"a token": 200, "a token without the scope": 403,
                                    "a denied address": 403}.get(name, with_gateway[0]), name
+
+
+#: the access-log fields compared line by line (``bytes_sent`` where the body is the
+#: gateway's own: an upstream's echo differs by its request id)
+SAME_IN_THE_LOG = ("method", "path", "status", "service", "consumer", "issuer", "client_ip",
+                   "bytes_received", "cache")
+
+
+def test_nginx_lines_become_the_same_access_log_lines(both, issuer):
+    plain, offloaded, offload_gw = both
+    requests = [("GET", "/orders/1?x=1", {"X-API-Key": "acme-key"}, None),
+                ("POST", "/orders/7", {"X-API-Key": "acme-key"}, b'{"n": 1}'),
+                ("GET", "/orders/2", token(issuer, ["orders:read"]), None),
+                ("GET", "/orders/1", {"X-API-Key": "wrong"}, None),
+                ("GET", "/orders/1", {"X-API-Key": "other-key"}, None),
+                ("POST", "/orders/1", {"X-API-Key": "acme-key"}, b"x" * 500)]
+    answers = []
+    for method, path, headers, body in requests:
+        answers.append((ask(plain.port, method, path, headers, body),
+                        ask(offloaded.port, method, path, headers, body)))
+    with_gateway = {line["request_id"]: line
+                    for line in plain.gateway.access_lines(len(requests))}
+    with_nginx = {line["request_id"]: line for line in offload_gw.access_lines(len(requests))}
+    assert len(with_nginx) == len(requests), offload_gw.log()
+    for request, (through_gateway, through_nginx) in zip(requests, answers, strict=True):
+        proxied = with_gateway[through_gateway[1]["X-Request-ID"]]
+        carried = with_nginx[through_nginx[1]["X-Request-ID"]]
+        assert list(carried) == list(proxied), request
+        assert {k: carried[k] for k in SAME_IN_THE_LOG} == \
+            {k: proxied[k] for k in SAME_IN_THE_LOG}, request
+        assert (carried["upstream"] is None) == (proxied["upstream"] is None), request
+        assert (carried["upstream_ms"] is None) == (proxied["upstream_ms"] is None), request
+        if proxied["upstream"] is None:  # the gateway's own JSON answer: the same bytes
+            assert carried["bytes_sent"] == proxied["bytes_sent"], request
+        else:
+            assert carried["upstream"] == proxied["upstream"].split("//")[1], request
+            assert carried["bytes_sent"] == len(through_nginx[2]), request
+        assert 0 <= carried["duration_ms"] < 60_000
 
 
 def test_an_upstream_down_answers_in_the_gateways_json(both, upstream):
@@ -267,7 +328,7 @@ def test_a_stream_and_a_websocket_pass_through_nginx(gunicorn_gateway, upstream,
                                         "websocket": True, "offload": True}
         path = tmp_path / "offload.yaml"
         path.write_text(yaml.safe_dump(settings))
-        gw = gunicorn_gateway(str(path), workers=1)
+        gw = offloading_gateway(gunicorn_gateway, path, tmp_path)
         nginx = GeneratedNginx(path, gw.port, tmp_path)
         try:
             status, headers, body = ask(nginx.port, "GET", "/orders/sse?count=3&every=0.05",
@@ -288,3 +349,162 @@ def test_a_stream_and_a_websocket_pass_through_nginx(gunicorn_gateway, upstream,
             nginx.stop()
     finally:
         chat.stop()
+
+
+# -- the log socket under load -----------------------------------------------------------
+
+@pytest.fixture
+def datagram_queue():
+    """``set(length)``: net.unix.max_dgram_qlen for the sockets made after it (the log
+    socket's queue, read when the gateway binds it); the host's value put back after."""
+    from pathlib import Path
+
+    setting = Path("/proc/sys/net/unix/max_dgram_qlen")
+    before = setting.read_text().strip()
+
+    def set_length(length: int) -> None:
+        try:
+            setting.write_text(str(length))
+        except OSError as error:
+            pytest.fail(f"cannot size the datagram queue ({error}): the load tests need "
+                        "root, or `sysctl -w net.unix.max_dgram_qlen=4096` run first")
+    yield set_length
+    setting.write_text(before)
+
+
+def bulk_config(upstream_url: str, database: str) -> dict:
+    """A full chain on an offloaded service: key, quota, usage records."""
+    return {"database": database, "usage": {"flush_seconds": 0.5},
+            "consumers": {"acme": {"keys": [hash_key("acme-key")]}},
+            "services": {"bulk": {"upstream": upstream_url, "auth": "api_key",
+                                  "rate_limit": "1000000/hour", "offload": True}}}
+
+
+def offloaded_bulk(gunicorn_gateway, upstream, tmp_path, workers: int = 2, env=None):
+    path = tmp_path / "bulk.yaml"
+    path.write_text(yaml.safe_dump(bulk_config(upstream.url,
+                                               f"sqlite:///{tmp_path / 'usage.db'}")))
+    upgraded = CliRunner().invoke(cli, ["db", "upgrade", "--config", str(path)])
+    assert upgraded.exit_code == 0, upgraded.output
+    gateway = offloading_gateway(gunicorn_gateway, path, tmp_path, workers=workers, env=env)
+    return path, gateway, GeneratedNginx(path, gateway.port, tmp_path)
+
+
+def send(port: int, count: int, connections: int = 8) -> dict[int, int]:
+    """``count`` GETs with acme's key over ``connections`` keep-alive connections:
+    how many got each status."""
+    import threading
+    from collections import Counter
+
+    statuses: Counter = Counter()
+    lock = threading.Lock()
+
+    def one_connection(share: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        seen: Counter = Counter()
+        for n in range(share):
+            connection.request("GET", f"/bulk/item/{n}", headers={"X-API-Key": "acme-key"})
+            answer = connection.getresponse()
+            answer.read()
+            seen[answer.status] += 1
+        connection.close()
+        with lock:
+            statuses.update(seen)
+    threads = [threading.Thread(target=one_connection,
+                                args=(count // connections + (i < count % connections),))
+               for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return dict(statuses)
+
+
+def metric(gateway_port: int, name: str, **labels) -> float:
+    """The sum of a metric's samples with these labels, read from the gateway's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = ask(gateway_port, "GET", "/metrics", client="127.0.0.1")[2].decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v
+                                              for k, v in labels.items()))
+
+
+def wait_for(predicate, timeout: float = 60, every: float = 0.25):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+def test_twenty_thousand_offloaded_requests_lose_no_log_line(gunicorn_gateway, upstream,
+                                                             tmp_path, datagram_queue):
+    datagram_queue(4096)  # as the deployment guide sizes it
+    path, gateway, nginx = offloaded_bulk(gunicorn_gateway, upstream, tmp_path)
+    try:
+        assert send(nginx.port, 20_000) == {200: 20_000}
+
+        def logged() -> list[dict]:
+            lines = [line for line in gateway.access_lines(0, timeout=0)
+                     if line.get("service") == "bulk"]
+            return lines if len(lines) >= 20_000 else []
+        lines = wait_for(logged) or [line for line in gateway.access_lines(0, timeout=0)
+                                     if line.get("service") == "bulk"]
+        assert len(lines) == 20_000
+        assert len({line["request_id"] for line in lines}) == 20_000
+        assert {line["consumer"] for line in lines} == {"acme"}
+        assert metric(gateway.port, "gateway_requests_total", service="bulk",
+                      status="200") == 20_000
+        assert metric(gateway.port, "gateway_offload_log_lines_total", service="bulk") == 20_000
+        assert metric(gateway.port, "gateway_request_duration_seconds_count",
+                      service="bulk") == 20_000
+        assert metric(gateway.port, "gateway_offload_log_lost_total") == 0
+
+        def usage() -> int:
+            shown = CliRunner().invoke(cli, ["usage", "--config", str(path), "--service",
+                                             "bulk", "--format", "json"])
+            rows = json.loads(shown.stdout) if shown.exit_code == 0 else []
+            return sum(row["requests"] for row in rows if row["consumer"] == "acme")
+        assert wait_for(lambda: usage() == 20_000) or usage() == 20_000
+    finally:
+        nginx.stop()
+
+
+def test_lines_nginx_could_not_send_are_counted_lost(gunicorn_gateway, upstream, tmp_path,
+                                                     datagram_queue):
+    import os
+    import re
+    import signal
+
+    datagram_queue(10)  # a host nobody sized: nginx drops what does not fit
+    _, gateway, nginx = offloaded_bulk(gunicorn_gateway, upstream, tmp_path, workers=1,
+                                       env={"GATEWAY_OFFLOAD_LOST_AFTER": "1"})
+    try:
+        started = wait_for(lambda: re.search(r"offload log reader on \S+ \(pid: (\d+)\)",
+                                             gateway.log()))
+        assert started, gateway.log()
+        reader = int(started.group(1))
+        os.kill(reader, signal.SIGSTOP)  # it reads nothing: the queue fills
+        try:
+            assert send(nginx.port, 200, connections=1) == {200: 200}
+        finally:
+            os.kill(reader, signal.SIGCONT)
+
+        def settled() -> tuple[float, float] | None:
+            logged = metric(gateway.port, "gateway_offload_log_lines_total", service="bulk")
+            lost = metric(gateway.port, "gateway_offload_log_lost_total")
+            return (logged, lost) if logged + lost == 200 else None
+        counts = wait_for(settled, timeout=30)
+        assert counts is not None, (metric(gateway.port, "gateway_offload_log_lines_total"),
+                                    metric(gateway.port, "gateway_offload_log_lost_total"))
+        logged, lost = counts
+        assert 0 < logged <= 20 and lost >= 180
+        assert f"{int(lost)} offloaded request(s) decided but never logged" in gateway.log() \
+            or "decided but never logged" in gateway.log()
+    finally:
+        nginx.stop()

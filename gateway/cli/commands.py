@@ -158,10 +158,16 @@ def openapi(path: str | None, refresh: bool) -> None:
               help="host:port or unix:PATH (default: $GATEWAY_BIND, then 127.0.0.1:8000)")
 @click.option("--workers", metavar="N", type=click.IntRange(min=1), default=None,
               help="worker processes (default: $GATEWAY_WORKERS, then one per core)")
+@click.option("--log-socket", metavar="PATH", default=None,
+              help="the unix socket nginx sends offloaded requests' log lines to (default: "
+              "$GATEWAY_LOG_SOCKET, then /run/gateway/nginx.sock; made at start when a "
+              "service has offload: true)")
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- GUNICORN ARGS]")
-def serve(path: str | None, bind: str | None, workers: int | None,
+def serve(path: str | None, bind: str | None, workers: int | None, log_socket: str | None,
           gunicorn_args: tuple[str, ...]) -> None:
     env = dict(os.environ)
+    if log_socket:
+        env["GATEWAY_LOG_SOCKET"] = os.path.abspath(log_socket)
     if path:
         env["GATEWAY_CONFIG"] = os.path.abspath(path)
     if bind:

@@ -19,4 +19,5 @@ from .commands import config_option, load_or_exit, main
               help="the unix socket the gateway reads nginx's log lines on")
 def nginx(path: str | None, listen: str, gateway_address: str, log_socket: str) -> None:
     config = load_or_exit(path)
-    click.echo(render(config, listen=listen, gateway=gateway_address), nl=False)
+    click.echo(render(config, listen=listen, gateway=gateway_address,
+                      log_socket=log_socket), nl=False)

@@ -17,18 +17,32 @@ body, and handed to the app: the route's chain runs as for any request.
   exactly that status, those headers and that body. So a 429, 413, 400 or 503
   keeps its status, its JSON and its headers.
 
-A decision is not a request of its own: it is neither logged nor measured (nginx's
-log line is).
+A decision is not a request of its own: it is neither logged nor measured. Its
+answer carries :data:`LOG_HEADER` instead (allowed or not): what the gateway knows of
+the request (id, service, consumer, key id, issuer, the server span's ids and start,
+and a sequence number per worker). nginx writes it into the line it sends to the
+gateway's log socket when the request ends, and the log reader
+(gateway/offload/reader.py) makes of that line the access-log line, the metrics, the
+usage and the span's end the gateway would have made. The sequence numbers, and a
+heartbeat each worker sends the reader with the last one it gave, let the reader
+count the lines nginx could not send (gateway/offload/logs.py).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
+import os
+import socket
+import threading
 from collections.abc import Iterable, Sequence
 from urllib.parse import unquote_to_bytes
 
+from flask import Flask, Response, request
+
+from .. import state as request_state
 from ..config import IPNetwork
 from ..policies.iprules import address_in
 from ..state import OFFLOAD_DECIDING
@@ -41,6 +55,14 @@ UP = "X-Gateway-Up-"
 DOWN = "X-Gateway-Down-"
 #: the gateway's whole answer, for nginx to replay
 ANSWER_HEADER = "X-Gateway-Answer"
+#: what the gateway knows of the request, for nginx's log line (JSON)
+LOG_HEADER = "X-Gateway-Log"
+#: where nginx sends its lines and the workers their heartbeats (``gateway serve
+#: --log-socket``, ``gateway nginx --log-socket``)
+LOG_SOCKET_ENV = "GATEWAY_LOG_SOCKET"
+DEFAULT_LOG_SOCKET = "/run/gateway/nginx.sock"
+#: seconds between a worker's heartbeats (only when it decided something since)
+HEARTBEAT_SECONDS = 1.0
 #: the chain's headers for the client on an allowed request (nginx adds them)
 DOWNSTREAM = ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
               "X-Quota-Limit", "X-Quota-Remaining", "X-Quota-Reset",
@@ -87,8 +109,9 @@ class OffloadDecisions:
                 answer.close()
         status = int(captured["status"].split(" ", 1)[0])
         headers: list[tuple[str, str]] = captured["headers"]
+        logged = [(name, value) for name, value in headers if name == LOG_HEADER]
         if any(name == ALLOWED for name, _ in headers):
-            out = [(name, value) for name, value in headers if name.startswith(UP)]
+            out = [*logged, *((name, value) for name, value in headers if name.startswith(UP))]
             out += [(DOWN + name, value) for name, value in headers if name in DOWNSTREAM]
             start_response("200 OK", [*out, ("Content-Length", "0")])
             return [b""]
@@ -96,7 +119,8 @@ class OffloadDecisions:
         encoded = base64.urlsafe_b64encode(json.dumps(
             {"status": status, "headers": kept, "body": body.decode("latin-1")},
             separators=(",", ":")).encode()).decode()
-        start_response("403 Forbidden", [(ANSWER_HEADER, encoded), ("Content-Length", "0")])
+        start_response("403 Forbidden", [(ANSWER_HEADER, encoded), *logged,
+                                          ("Content-Length", "0")])
         return [b""]
 
     def replay(self, environ, start_response):
@@ -113,6 +137,86 @@ class OffloadDecisions:
         start_response(f"{status} {_reason(status)}",
                        [*kept, ("Content-Length", str(len(body)))])
         return [body]
+
+
+def init_app(app: Flask, socket_path: str | None = None) -> None:
+    """Every decision's answer carries :data:`LOG_HEADER`; the worker's heartbeat starts
+    with its first decision."""
+    sequence = DecisionNumbers(socket_path or os.environ.get(LOG_SOCKET_ENV) or DEFAULT_LOG_SOCKET)
+
+    @app.after_request
+    def describe_for_the_log(response: Response) -> Response:
+        environ = request.environ
+        if not environ.get(OFFLOAD_DECIDING):
+            return response
+        state = request_state.current()
+        described: dict = {"id": state.request_id}
+        for key, value in (("service", state.route), ("consumer", state.consumer),
+                           ("key_id", state.key_id), ("issuer", state.issuer)):
+            if value is not None:
+                described[key] = value
+        span = state.span
+        if span is not None:  # its end is the log reader's, when nginx's line comes
+            context = span.get_span_context()
+            parent = span.parent
+            described["span"] = [f"{context.trace_id:032x}", f"{context.span_id:016x}",
+                                 f"{parent.span_id:016x}" if parent is not None else None,
+                                 span.start_time, bool(context.trace_flags.sampled)]
+            if response.status_code == 200 and context.is_valid:
+                flags = f"{int(context.trace_flags):02x}"
+                response.headers[UP + "traceparent"] = (
+                    f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}")
+        if not long_lived(environ):  # a stream's line may come hours later: not counted
+            described["seq"] = sequence.next()
+        response.headers[LOG_HEADER] = json.dumps(described, separators=(",", ":"))
+        return response
+
+
+def long_lived(environ: dict) -> bool:
+    """A WebSocket or an event stream: its line comes when it ends, whenever that is."""
+    return bool(environ.get("HTTP_UPGRADE")) or \
+        "text/event-stream" in environ.get("HTTP_ACCEPT", "")
+
+
+class DecisionNumbers:
+    """The worker's decision numbers (``<pid>.<n>``), and the heartbeat that tells the
+    log reader the last one given, so that it can count the lines that never came
+    after the last one it saw."""
+
+    def __init__(self, socket_path: str):
+        self.socket_path = socket_path
+        self.counter = itertools.count(1)
+        self.last = 0
+        self.pid = 0
+        self._thread: threading.Thread | None = None
+
+    def next(self) -> str:
+        pid = os.getpid()
+        if pid != self.pid:  # first decision of this process (a fork copies the counter)
+            self.pid, self.counter, self._thread = pid, itertools.count(1), None
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, daemon=True,
+                                            name="gateway-offload-heartbeat")
+            self._thread.start()
+        self.last = next(self.counter)
+        return f"{pid}.{self.last}"
+
+    def _beat(self) -> None:
+        sent = 0
+        pid = self.pid
+        channel = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        channel.setblocking(False)
+        event = threading.Event()
+        while pid == os.getpid():
+            event.wait(HEARTBEAT_SECONDS)
+            last = self.last
+            if last == sent:
+                continue
+            try:  # never waits: a lost heartbeat is followed by the next
+                channel.sendto(json.dumps({"decided": [pid, last]}).encode(), self.socket_path)
+                sent = last
+            except OSError:
+                pass
 
 
 def _as_original(environ: dict) -> None:

@@ -16,16 +16,23 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ..config import GatewayConfig, ServiceConfig
-from .decisions import ANSWER_HEADER, ANSWER_PATH, DECIDE_PATH, DOWNSTREAM
+from .decisions import (
+    ANSWER_HEADER,
+    ANSWER_PATH,
+    DECIDE_PATH,
+    DEFAULT_LOG_SOCKET,
+    DOWNSTREAM,
+    LOG_HEADER,
+)
 
 #: the line the fingerprint is on (``gateway check --nginx-conf`` reads it)
 FINGERPRINT = "# gateway-fingerprint: "
 DEFAULT_LISTEN = "80"
 DEFAULT_GATEWAY = "127.0.0.1:8000"
-DEFAULT_LOG_SOCKET = "/run/gateway/nginx.sock"
 #: the body limit nginx applies where the gateway applies its own (the default's, 1 MiB,
 #: is too small for the gateway's routes; each route's own limit is the gateway's JSON 413)
 EDGE_BODY_LIMIT = "100m"
@@ -41,8 +48,9 @@ def fingerprint(config: GatewayConfig) -> str:
 
 
 def render(config: GatewayConfig, listen: str = DEFAULT_LISTEN,
-           gateway: str = DEFAULT_GATEWAY) -> str:
-    """The ``http {}`` block (no main-context directive, no absolute path)."""
+           gateway: str = DEFAULT_GATEWAY, log_socket: str = DEFAULT_LOG_SOCKET) -> str:
+    """The ``http {}`` block (no main-context directive, no absolute path but the log
+    socket's)."""
     offloaded = [s for s in config.services.values() if s.offload]
     lines = [
         f"# Written by `gateway nginx` from {config.source}: write it again after a change",
@@ -57,6 +65,7 @@ def render(config: GatewayConfig, listen: str = DEFAULT_LISTEN,
     ]
     for service in offloaded:
         lines += _upstream_block(service)
+        lines += _log_format(service)
     lines += [
         "    map $http_upgrade $connection_upgrade {",
         "        default upgrade;",
@@ -66,6 +75,9 @@ def render(config: GatewayConfig, listen: str = DEFAULT_LISTEN,
         f"    client_max_body_size {EDGE_BODY_LIMIT};",
         "    server {",
         f"        listen {listen};",
+        "        # what an offloaded request's log line says of how it ended (named locations set them)",
+        '        set $gw_answered "";',
+        '        set $gw_error "";',
         "",
         "        # the gateway decides each request of an offloaded service (auth_request)",
         f"        location = {DECIDE_PATH} {{",
@@ -81,25 +93,9 @@ def render(config: GatewayConfig, listen: str = DEFAULT_LISTEN,
         "            proxy_set_header X-Original-Transfer-Encoding $http_transfer_encoding;",
         *_forwarded("            "),
         "        }",
-        "        # a request the gateway did not let through: its whole answer, replayed",
-        "        location @gateway_answer {",
-        f"            rewrite ^ {ANSWER_PATH} break;",
-        "            proxy_pass http://gateway;",
-        "            proxy_http_version 1.1;",
-        '            proxy_set_header Connection "";',
-        "            proxy_method GET;",
-        "            proxy_pass_request_body off;",
-        '            proxy_set_header Content-Length "";',
-        f"            proxy_set_header {ANSWER_HEADER} $gw_answer;",
-        "        }",
-        *_json_error("gateway_unavailable", 503, "the gateway cannot decide this request "
-                     "now; try again shortly"),
-        *_json_error("bad_gateway", 502, "the upstream could not be reached or broke off "
-                     "its answer"),
-        *_json_error("gateway_timeout", 504, "the upstream did not answer in time"),
     ]
     for service in offloaded:
-        lines += _service_locations(service)
+        lines += _service_locations(service, log_socket, config.tracing is not None)
     lines += [
         "",
         "        # everything else: the gateway",
@@ -123,6 +119,28 @@ def render(config: GatewayConfig, listen: str = DEFAULT_LISTEN,
     return "\n".join(lines) + "\n"
 
 
+#: what nginx writes of each offloaded request (gateway/offload/logs.py reads it): the
+#: decision's own account (``gateway``) and what only nginx saw
+LOGGED = (("gateway", "$gw_log"), ("status", "$status"), ("request_time", "$request_time"),
+          ("msec", "$msec"), ("method", "$request_method"), ("uri", "$request_uri"),
+          ("client", "$remote_addr"), ("body_bytes_sent", "$body_bytes_sent"),
+          ("content_length", "$content_length"), ("upstream", "$upstream_addr"),
+          ("upstream_header_time", "$upstream_header_time"), ("answered", "$gw_answered"),
+          ("error", "$gw_error"), ("nginx_request_id", "$request_id"))
+
+
+def _log_format(service: ServiceConfig) -> list[str]:
+    fields = ",".join(f'"{key}":"{value}"' for key, value in
+                      (("service", service.name), *LOGGED))
+    return [f"    log_format {_name(service)} escape=json '{{{fields}}}';"]
+
+
+def _access_log(service: ServiceConfig, log_socket: str) -> str:
+    # one datagram per request, sent when it ends (nginx drops a line it cannot send)
+    return (f"            access_log syslog:server=unix:{log_socket},nohostname,tag=gateway "
+            f"{_name(service)};")
+
+
 def _name(service: ServiceConfig) -> str:
     return "offload_" + re.sub(r"[^A-Za-z0-9_]", "_", service.name)
 
@@ -144,9 +162,10 @@ def _forwarded(indent: str) -> list[str]:
             f"{indent}proxy_set_header X-Forwarded-Port $server_port;"]
 
 
-def _json_error(code: str, status: int, message: str, name: str | None = None) -> list[str]:
+def _json_error(code: str, status: int, message: str, name: str,
+                extra: Sequence[str] = ()) -> list[str]:
     body = json.dumps({"error": code, "message": message, "request_id": "$request_id"})
-    return [f"        location @{name or code} {{",
+    return [f"        location @{name} {{", *extra,
             "            default_type application/json;",
             "            add_header X-Request-ID $request_id always;",
             f"            return {status} '{body}';",
@@ -157,15 +176,20 @@ def _variable(prefix: str, header: str) -> str:
     return f"$gw_{prefix}_" + header.lower().replace("-", "_")
 
 
-def _service_locations(service: ServiceConfig) -> list[str]:
-    """The offloaded service's locations: its prefix itself and everything under it."""
+def _service_locations(service: ServiceConfig, log_socket: str, traced: bool) -> list[str]:
+    """The offloaded service's locations: its prefix itself and everything under it, and
+    the named locations its refusals and failures end in (each writes the service's log
+    line)."""
     name = _name(service)
     prefix = service.prefix.rstrip("/")
     base = urlsplit(service.upstreams[0]).path.rstrip("/")
     up_headers = ["X-Request-ID", "X-Consumer", *service.claims_to_headers]
+    if traced:
+        up_headers.append("traceparent")  # the decision's span, the upstream's parent
     limit = service.max_body_bytes
-    too_large = f"body_too_large_{name}"
-    body = []
+    access_log = _access_log(service, log_socket)
+    body = [f"            auth_request_set $gw_log $upstream_http_"
+            f"{LOG_HEADER.lower().replace('-', '_')};"]
     for header in up_headers:
         body.append(f"            auth_request_set {_variable('up', header)} "
                     f"$upstream_http_x_gateway_up_{header.lower().replace('-', '_')};")
@@ -176,12 +200,13 @@ def _service_locations(service: ServiceConfig) -> list[str]:
         f"            auth_request {DECIDE_PATH};",
         "            auth_request_set $gw_answer "
         f"$upstream_http_{ANSWER_HEADER.lower().replace('-', '_')};",
-        "            error_page 401 403 = @gateway_answer;",
-        "            error_page 500 = @gateway_unavailable;",
-        "            error_page 502 = @bad_gateway;",
-        "            error_page 504 = @gateway_timeout;",
-        f"            error_page 413 = @{too_large};",
+        f"            error_page 401 403 = @answer_{name};",
+        f"            error_page 500 = @unavailable_{name};",
+        f"            error_page 502 = @bad_gateway_{name};",
+        f"            error_page 504 = @timeout_{name};",
+        f"            error_page 413 = @too_large_{name};",
         f"            client_max_body_size {limit if limit is not None else EDGE_BODY_LIMIT};",
+        access_log,
     ]
     body += [f"            add_header {h} {_variable('down', h)} always;" for h in DOWNSTREAM]
     body += [f"            proxy_set_header {h} {_variable('up', h)};" for h in up_headers]
@@ -201,7 +226,9 @@ def _service_locations(service: ServiceConfig) -> list[str]:
         "            proxy_set_header Upgrade $http_upgrade;",
         "            proxy_set_header Connection $connection_upgrade;",
         "            proxy_buffering off;",
-        "            proxy_request_buffering off;",
+        # a body limit is enforced on the whole body before the upstream sees any of it
+        # (a chunked one too: its length is known only at its end), as the gateway does
+        f"            proxy_request_buffering {'on' if limit is not None else 'off'};",
         f"            proxy_connect_timeout {service.timeout.connect:g}s;",
         f"            proxy_read_timeout {_read_timeout(service):g}s;",
         "            proxy_next_upstream error timeout;",
@@ -215,10 +242,34 @@ def _service_locations(service: ServiceConfig) -> list[str]:
                           (f"^~ {prefix}/", f"http://{name}{base}{kept}/")):
         locations += ["", f"        # {service.name}: offloaded", f"        location {match} {{",
                       *body, f"            proxy_pass {target};", "        }"]
+    locations += [
+        f"        # {service.name}: a request the gateway did not let through, its answer replayed",
+        f"        location @answer_{name} {{",
+        "            set $gw_answered 1;",
+        access_log,
+        f"            rewrite ^ {ANSWER_PATH} break;",
+        "            proxy_pass http://gateway;",
+        "            proxy_http_version 1.1;",
+        '            proxy_set_header Connection "";',
+        "            proxy_method GET;",
+        "            proxy_pass_request_body off;",
+        '            proxy_set_header Content-Length "";',
+        f"            proxy_set_header {ANSWER_HEADER} $gw_answer;",
+        "        }",
+    ]
     # (the gateway's own words: a body over the limit is refused by nginx before it asks)
     limit_text = str(limit) if limit is not None else EDGE_BODY_LIMIT
-    locations += _json_error("body_too_large", 413, "the body is $content_length bytes; this "
-                             f"route takes at most {limit_text}", too_large)
+    for code, status, message, location, error in (
+            ("gateway_unavailable", 503, "the gateway cannot decide this request now; try "
+             "again shortly", f"unavailable_{name}", "gateway_unavailable"),
+            ("bad_gateway", 502, "the upstream could not be reached or broke off its answer",
+             f"bad_gateway_{name}", "connect"),
+            ("gateway_timeout", 504, "the upstream did not answer in time",
+             f"timeout_{name}", "timeout"),
+            ("body_too_large", 413, "the body is $content_length bytes; this route takes at "
+             f"most {limit_text}", f"too_large_{name}", "")):
+        extra = [f"            set $gw_error {error};"] if error else []
+        locations += _json_error(code, status, message, location, [*extra, access_log])
     return locations
 
 

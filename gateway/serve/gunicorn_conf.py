@@ -144,6 +144,7 @@ def when_ready(server):
         if _validate_config(server):
             server.log.info("reload accepted: %s, %s", _config_path(), server.gateway_config_summary)
             reload()
+            _keep_log_reader(server)
         else:
             server.log.error("reload refused: %s is invalid (above); the gateway goes on "
                              "serving with its current workers and config. Fix the file "
@@ -151,6 +152,40 @@ def when_ready(server):
                              _config_path())
 
     server.reload = validated_reload
+    _keep_log_reader(server)
+
+
+def _keep_log_reader(server) -> None:
+    """With an offloaded service, the log socket nginx writes to and a reader on it
+    (gateway/serve/logsocket.py); started at start and after each accepted reload."""
+    from gateway.serve import logsocket
+
+    keeper = getattr(server, "gateway_log_reader", None)
+    if not server.gateway_offloaded:
+        if keeper is not None:
+            keeper.stop()
+            server.gateway_log_reader = None
+        return
+    env = dict(os.environ, GATEWAY_CONFIG_ORIGIN=os.path.abspath(_config_path()))
+    if keeper is None:
+        path = os.environ.get(logsocket.ENV) or logsocket.DEFAULT
+        try:
+            channel = logsocket.bind(path, os.environ.get(logsocket.GROUP_ENV) or None)
+        except logsocket.LogSocketError as error:
+            server.log.error("%s", error)
+            raise SystemExit(1) from None
+        advice = logsocket.queue_advice()
+        if advice:
+            server.log.warning("%s", advice)
+        keeper = server.gateway_log_reader = logsocket.ReaderKeeper(channel, path, server.log)
+    keeper.start(server.gateway_config_copy, env)
+
+
+def on_exit(server):
+    """The log reader reads what nginx queued, then stops with the master."""
+    keeper = getattr(server, "gateway_log_reader", None)
+    if keeper is not None:
+        keeper.stop()
 
 
 def post_fork(server, worker):
@@ -249,6 +284,9 @@ def _validate_config(server) -> bool:
     from gateway.serve.reload import config_summary
 
     server.gateway_config_summary = config_summary(check.stdout)
+    # an offloaded service's line in check's table: nginx logs to the gateway's socket
+    server.gateway_offloaded = bool(re.search(r"^/\S*\s+\S+\s+.*[\s,]offloaded$",
+                                              check.stdout, re.MULTILINE))
     admin = re.search(r"^ADMIN API on (\S+)", check.stdout, re.MULTILINE)
     if admin:
         os.environ["GATEWAY_ADMIN_BIND"] = admin.group(1)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from flask import Flask, Response, request
 
 from .. import state as request_state
+from ..config import ConfigError, GatewayConfig
 from ..transport import when_sent
 
 
@@ -47,11 +48,24 @@ sink = write_stdout
 FORMATS = ("json", "text")
 
 
+def chosen_format(config: GatewayConfig) -> str:
+    """``GATEWAY_LOG_FORMAT``, else the config's ``log_format``."""
+    chosen = os.environ.get("GATEWAY_LOG_FORMAT") or config.log_format
+    if chosen not in FORMATS:
+        raise ConfigError([f"GATEWAY_LOG_FORMAT: {chosen!r} is not one of json, text"])
+    return chosen
+
+
+def encoder(log_format: str) -> Callable[[dict], str]:
+    """``f(entry) -> line`` in that format."""
+    return _json if log_format == "json" else _text
+
+
 def init_app(app: Flask, log_format: str = "json",
              listeners: Sequence[Callable[[dict], None]] = ()) -> None:
     """:param log_format: ``json`` or ``text``.
     :param listeners: called with each finished entry after it is written (usage records)."""
-    encode = _json if log_format == "json" else _text
+    encode = encoder(log_format)
 
     @app.after_request
     def schedule_access_log(response: Response) -> Response:

@@ -79,6 +79,12 @@ WEBSOCKETS_CLOSED = Counter("gateway_websocket_closed_total",
 WEBSOCKET_BYTES = Counter("gateway_websocket_bytes_total",
                           "Bytes relayed on WebSocket connections after the handshake",
                           ["service", "direction"])
+OFFLOAD_LINES = Counter("gateway_offload_log_lines_total",
+                        "nginx's log lines of offloaded requests read from the log socket "
+                        "(each also counted as a request above)", ["service"])
+OFFLOAD_LOST = Counter("gateway_offload_log_lost_total",
+                       "Offloaded requests the gateway decided whose log line never came "
+                       "(nginx could not send it: the log socket's queue was full)")
 
 
 def branch_counter(service: str):
@@ -142,6 +148,26 @@ def _child(metric, *labels):
     if child is None:
         child = _children[key] = metric.labels(*[str(label) for label in labels])
     return child
+
+
+def offloaded_request(entry: dict) -> None:
+    """A request nginx carried for an offloaded service, from its log line
+    (gateway/offload/reader.py): counted as the hooks above count a proxied one."""
+    service = entry["service"] or "none"
+    _child(REQUESTS, service, entry["method"], entry["status"]).inc()
+    _child(DURATION, service).observe(entry["duration_ms"] / 1000.0)
+    error = entry.get("upstream_error")
+    if error:
+        UPSTREAM_ERRORS.labels(service, error).inc()
+    elif entry.get("upstream_ms") is not None:
+        _child(UPSTREAM_DURATION, service).observe(entry["upstream_ms"] / 1000.0)
+    if entry["status"] == 101:  # a WebSocket: what nginx relayed after the handshake
+        _child(WEBSOCKET_BYTES, service, "to_client").inc(entry["bytes_sent"])
+    _child(OFFLOAD_LINES, service).inc()
+
+
+def offload_lines_lost(count: int) -> None:
+    OFFLOAD_LOST.inc(count)
 
 
 def _finish(histogram, started: float, service: str, error) -> None:

@@ -16,6 +16,8 @@ exporter thread (a greenlet under the gevent worker).
   ``traceparent``; the client's own ``traceparent`` is replaced.
 - Each aggregate call is an internal span under the request's span, parent
   of its own attempts (:func:`call_span`).
+- A request of an offloaded service (gateway/offload): its decision starts the
+  server span, the log reader ends it when nginx's line comes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, format_trace_id, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -58,10 +61,14 @@ def exporter_for(config: TracingConfig) -> SpanExporter:
 class Tracing:
     """One app's tracer provider, exporter and the hooks that make the spans."""
 
-    def __init__(self, config: TracingConfig, exporter: SpanExporter | None = None):
+    def __init__(self, config: TracingConfig, exporter: SpanExporter | None = None,
+                 id_generator: IdGenerator | None = None):
+        """:param id_generator: the ids of new spans (the offload log reader's gives those
+        a decision chose)."""
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": config.service_name}),
-            sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
+            sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)),
+            id_generator=id_generator)
         self.provider.add_span_processor(BatchSpanProcessor(
             exporter or exporter_for(config), schedule_delay_millis=1000))
         self.tracer = self.provider.get_tracer("gateway")
@@ -99,6 +106,8 @@ class Tracing:
                 span.set_attribute("gateway.key_id", state.key_id)
             if response.status_code >= 500:
                 span.set_status(Status(StatusCode.ERROR))
+            if request.environ.get(request_state.OFFLOAD_DECIDING):
+                return response  # ended by the log reader, when nginx's line comes
             when_sent(response, lambda sent, error: _end(span, error))
             return response
 
