@@ -508,3 +508,100 @@ def test_lines_nginx_could_not_send_are_counted_lost(gunicorn_gateway, upstream,
             or "decided but never logged" in gateway.log()
     finally:
         nginx.stop()
+
+
+def test_the_decision_begins_the_span_and_nginx_line_ends_it(gunicorn_gateway, upstream,
+                                                             tmp_path, serve):
+    from tests.otlp_receiver import OtlpReceiver
+
+    receiver = serve(OtlpReceiver())
+    incoming_trace, incoming_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    settings = config(upstream.url, offload=True)
+    settings["tracing"] = {"exporter": "otlp", "endpoint": receiver.url,
+                           "service_name": "edge"}
+    path = tmp_path / "traced.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    gateway = offloading_gateway(gunicorn_gateway, path, tmp_path)
+    nginx = GeneratedNginx(path, gateway.port, tmp_path)
+    try:
+        status, headers, body = ask(nginx.port, "GET", "/orders/3", {
+            "X-API-Key": "acme-key", "traceparent": f"00-{incoming_trace}-{incoming_span}-01"})
+        assert status == 200
+        (server,) = receiver.app.wait_for(lambda s: s["kind"] == "server", timeout=30)
+        assert server["trace_id"] == incoming_trace and server["parent_id"] == incoming_span
+        assert server["name"] == "GET orders" and server["service"] == "edge"
+        assert server["attributes"]["http.response.status_code"] == 200
+        assert server["attributes"]["gateway.request_id"] == headers["X-Request-ID"]
+        assert server["attributes"]["gateway.consumer"] == "acme"
+        # the upstream's parent is the request's span, as nginx sent it
+        sent = json.loads(body)["headers"]["traceparent"]
+        assert sent == f"00-{incoming_trace}-{server['span_id']}-01"
+        (line,) = [line for line in gateway.access_lines(1) if line["service"] == "orders"]
+        assert line["trace_id"] == incoming_trace
+        # a refusal's span ends too, with its status
+        ask(nginx.port, "GET", "/orders/3", {"X-API-Key": "wrong"})
+        (refused,) = receiver.app.wait_for(
+            lambda s: s["attributes"].get("http.response.status_code") == 401, timeout=30)
+        assert refused["kind"] == "server" and refused["trace_id"] != incoming_trace
+    finally:
+        nginx.stop()
+
+
+def test_the_log_reader_follows_a_reload_and_comes_back_when_killed(gunicorn_gateway,
+                                                                      upstream, tmp_path):
+    import os
+    import re
+    import signal
+
+    path = tmp_path / "offload.yaml"
+    path.write_text(yaml.safe_dump(config(upstream.url, offload=True)))
+    gateway = offloading_gateway(gunicorn_gateway, path, tmp_path)
+    nginx = GeneratedNginx(path, gateway.port, tmp_path)
+
+    def readers() -> list[int]:
+        return [int(pid) for pid in re.findall(r"offload log reader on \S+ \(pid: (\d+)\)",
+                                               gateway.log())]
+
+    def logged(request_id: str) -> bool:
+        return any(line.get("request_id") == request_id
+                   for line in gateway.access_lines(0, timeout=0))
+    try:
+        assert wait_for(lambda: len(readers()) == 1), gateway.log()
+        sent = []
+        for step in ("before", "reload", "kill"):
+            if step == "reload":
+                os.kill(gateway.process.pid, signal.SIGHUP)
+                assert wait_for(lambda: len(readers()) == 2), gateway.log()
+            elif step == "kill":
+                os.kill(readers()[-1], signal.SIGKILL)
+                assert wait_for(lambda: len(readers()) == 3), gateway.log()
+                assert "the offload log reader (pid" in gateway.log()
+            status, headers, _ = ask(nginx.port, "GET", "/orders/1", {"X-API-Key": "acme-key",
+                                                                       "X-Request-ID": step})
+            assert status == 200 and headers["X-Request-ID"] == step
+            sent.append(step)
+            assert wait_for(lambda step=step: logged(step), timeout=15), (step, gateway.log())
+        assert len(set(readers())) == 3
+    finally:
+        nginx.stop()
+
+
+def test_a_chunked_body_over_the_limit_is_refused_the_same_way(both, upstream):
+    plain, offloaded, _ = both
+    hits = upstream.app.hits
+    answers = []
+    for port in (plain.port, offloaded.port):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/orders/1", body=iter([b"x" * 60, b"y" * 60]),
+                           headers={"X-API-Key": "acme-key"}, encode_chunked=True)
+        answer = connection.getresponse()
+        answers.append((answer.status, answer.getheader("Content-Type"),
+                        json.loads(answer.read())))
+        connection.close()
+    (status, kind, proxied), (status_nginx, kind_nginx, carried) = answers
+    assert status == status_nginx == 413 and kind == kind_nginx == "application/json"
+    assert proxied["error"] == carried["error"] == "body_too_large"
+    # (nginx stops reading at the limit: the length it never read goes unsaid)
+    assert proxied["message"] == "the body is 120 bytes; this route takes at most 100"
+    assert carried["message"] == "the body is over the limit; this route takes at most 100"
+    assert upstream.app.hits == hits  # neither let any of it through

@@ -67,6 +67,11 @@ def render(config: GatewayConfig, listen: str = DEFAULT_LISTEN,
         lines += _upstream_block(service)
         lines += _log_format(service)
     lines += [
+        # a chunked body's length is known only at its end, which nginx does not wait for
+        "    map $http_transfer_encoding $gw_body_size {",
+        '        ""      "$content_length bytes";',
+        '        default "over the limit";',
+        "    }",
         "    map $http_upgrade $connection_upgrade {",
         "        default upgrade;",
         "        ''      '';",
@@ -266,7 +271,7 @@ def _service_locations(service: ServiceConfig, log_socket: str, traced: bool) ->
              f"bad_gateway_{name}", "connect"),
             ("gateway_timeout", 504, "the upstream did not answer in time",
              f"timeout_{name}", "timeout"),
-            ("body_too_large", 413, "the body is $content_length bytes; this route takes at "
+            ("body_too_large", 413, "the body is $gw_body_size; this route takes at "
              f"most {limit_text}", f"too_large_{name}", "")):
         extra = [f"            set $gw_error {error};"] if error else []
         locations += _json_error(code, status, message, location, [*extra, access_log])

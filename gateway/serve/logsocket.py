@@ -47,6 +47,11 @@ def bind(path: str, group: str | None = None) -> socket.socket:
                                      "another path (gateway serve --log-socket PATH)")
             os.remove(path)
         channel = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError as error:
+        raise LogSocketError(f"{ENV}: cannot make the log socket {path} ({error.strerror}): "
+                             "name a path in a directory the gateway may write to "
+                             "(gateway serve --log-socket PATH)") from None
+    try:
         channel.bind(path)
         # room for bursts: the kernel caps it at net.core.rmem_max
         channel.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
@@ -54,6 +59,7 @@ def bind(path: str, group: str | None = None) -> socket.socket:
             try:
                 gid = grp.getgrnam(group).gr_gid
             except KeyError:
+                channel.close()
                 raise LogSocketError(f"{GROUP_ENV}: no group named {group!r}: name the "
                                      "group nginx's workers run in") from None
             os.chown(path, -1, gid)
@@ -61,6 +67,7 @@ def bind(path: str, group: str | None = None) -> socket.socket:
         else:
             os.chmod(path, 0o666)
     except OSError as error:
+        channel.close()
         raise LogSocketError(f"{ENV}: cannot make the log socket {path} ({error.strerror}): "
                              "name a path in a directory the gateway may write to "
                              "(gateway serve --log-socket PATH)") from None
