@@ -33,6 +33,9 @@ HEADERS: dict[str, tuple[tuple[str, str], ...]] = {
                                 "(`RateLimit-*`, `X-Quota-*`, CORS, `X-Request-ID`)"),),
     "X-Gateway-Answer": ((NGINX, "the gateway's whole answer to a request it did not let "
                                 "through, which nginx has replayed"),),
+    "X-Gateway-Log": ((NGINX, "what the decision knows of the request (id, service, consumer, "
+                             "key id, issuer, span, decision number), as JSON: nginx writes it "
+                             "into the request's log line for the gateway's log socket"),),
     "X-API-Key": ((CLIENT_IN, "the API key on `auth: api_key` routes; never sent upstream "
                               "nor logged"),),
     "Authorization": ((CLIENT_IN, "`Bearer <token>` on `auth: jwt` routes; sent upstream "
