@@ -1,5 +1,6 @@
 """nginx for the benchmark, each a private nginx on loopback: the backend
-(``return 200`` with a small JSON body), a plain ``proxy_pass`` in front of it,
+(``return 200`` with a small JSON body), one file for every path (downloads), a plain
+``proxy_pass`` in front of it,
 and a backend that answers after 200 ms (``echo_sleep``, Debian's
 libnginx-mod-http-echo): in C, so it is never what limits the slow-upstream row."""
 
@@ -46,6 +47,13 @@ SLOW = """
     }}
 """
 
+FILES = """
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ root {directory}; try_files /{name} =404; }}
+    }}
+"""
+
 PROXY = """
     upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
     server {{
@@ -88,6 +96,11 @@ def slow_backend(port: int) -> subprocess.Popen:
                          "libnginx-mod-http-echo (make bench does this as root)")
     return start(SLOW.format(port=port, json=BODY.decode()), workers=1,
                  modules=f"load_module {ECHO_MODULE};")
+
+
+def files(port: int, path: Path) -> subprocess.Popen:
+    """The file at ``path`` for every request (the 1 MiB download rows)."""
+    return start(FILES.format(port=port, directory=path.parent, name=path.name))
 
 
 def proxy(port: int, upstream: int, workers: int) -> subprocess.Popen:

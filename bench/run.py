@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import issuer, nginx, validation, websocket  # noqa: E402
+from bench import issuer, nginx, offload, validation, websocket  # noqa: E402
 from bench import keys as api_keys  # noqa: E402
 from bench import usage as usage_rows  # noqa: E402
 from gateway.config import hash_key  # noqa: E402
@@ -165,7 +165,7 @@ def jwt_config(path: Path, upstream: str, jwks_uri: str) -> Path:
 
 def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
                tmp: Path, idp: issuer.BenchIssuer, cluster_url: str,
-               against: list[tuple[str, Path]] = ()) -> list[Contender]:
+               against: list[tuple[str, Path]] = (), files_url: str = "") -> list[Contender]:
     gateway_env = {"GATEWAY_WORKERS": str(workers)}
     user_proxy = ("-w", str(workers), "-k", "gthread", "--threads", "8")
     env = {"BENCH_UPSTREAM": backend_url}
@@ -185,6 +185,15 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
     usage_on, usage_off = (usage_rows.config(tmp / f"usage-{state}.yaml", backend_url,
                                              hash_key(BENCH_KEY), BENCH_REDIS, state == "on")
                            for state in ("on", "off"))
+
+    # issue 34: the same chain offloaded and not, both behind `gateway nginx`'s nginx
+    offload_configs = {(kind, offloaded): offload.config(
+        tmp / f"offload-{kind}-{offloaded}.yaml", url, BENCH_KEY, BENCH_REDIS, offloaded)
+        for kind, url in (("full", backend_url), ("download", files_url))
+        for offloaded in (True, False)}
+
+    def pair(kind: str, offloaded: bool) -> Callable[[int], subprocess.Popen]:
+        return lambda p: offload.start(p, offload_configs[kind, offloaded], workers)
 
     def gateway(config: Path, extra: tuple[str, ...] = (),
                 root: Path = ROOT) -> Callable[[int], subprocess.Popen]:
@@ -225,6 +234,10 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
         Contender(usage_rows.OFF, gateway(usage_off), headers=key),
         Contender(api_keys.IN_DATABASE, gateway(in_database),
                   headers=(f"X-API-Key: {database_key}",), warmup=api_keys.WARMUP),
+        Contender(offload.FULL_THROUGH, pair("full", False), headers=key),
+        Contender(offload.FULL_OFFLOADED, pair("full", True), headers=key),
+        Contender(offload.DOWNLOAD_THROUGH, pair("download", False), headers=key),
+        Contender(offload.DOWNLOAD_OFFLOADED, pair("download", True), headers=key),
         Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
                   connections=256),
         Contender("gateway, 200 ms upstream, 256 conns", gateway(slow), connections=256),
@@ -367,6 +380,7 @@ RATIOS = [
     (PROXY, "Flask + requests.Session", 1.5),
     (PROXY, "Flask alone (no upstream)", 0.6),
     (FULL, PROXY, 0.75),
+    *offload.RATIOS,
     (FULL_LEASE, PROXY, 0.85),
     (FULL, "seed proxy (requests.request)", 2.0),
     (FULL, "FastAPI + httpx (uvicorn)", 2.0),
@@ -448,18 +462,31 @@ def main() -> int:
     backend_port, slow_port = free_port(), free_port()
     backend = nginx.backend(backend_port)
     slow = nginx.slow_backend(slow_port)
+    files_port = free_port()
+    big = offload.big_file()
+    files = nginx.files(files_port, big)
+    # the offload rows' log socket queue, sized as the deployment guide says (root only)
+    queue = Path("/proc/sys/net/unix/max_dgram_qlen")
+    queue_before = queue.read_text().strip()
+    try:
+        queue.write_text("4096")
+    except OSError:
+        print(f"net.unix.max_dgram_qlen stays {queue_before} (not root): the offload rows' "
+              "nginx may drop log lines", file=sys.stderr)
     backend_url = f"http://127.0.0.1:{backend_port}"
     hogs: list[subprocess.Popen] = []
     try:
         wait_for_port(backend_port, backend)
         wait_for_port(slow_port, slow)
+        wait_for_port(files_port, files)
         idp = issuer.BenchIssuer(free_port())
         against = [(ref, tmp / f"against-{i}") for i, ref in enumerate(args.against)]
         for ref, root in against:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet",
                             str(root), ref], check=True)
         field = contenders(args.workers, backend_url, backend_port,
-                           f"http://127.0.0.1:{slow_port}", tmp, idp, cluster.url, against)
+                           f"http://127.0.0.1:{slow_port}", tmp, idp, cluster.url, against,
+                           f"http://127.0.0.1:{files_port}")
         field = [c for c in field if any(c.name == part[1:] if part.startswith("=")
                                          else part in c.name for part in args.only.split("|"))]
         hogs.extend(busy_loop() for _ in range(args.hogs))
@@ -478,9 +505,14 @@ def main() -> int:
         ws_rows = websocket_rows(args, tmp) if not args.only or "websocket" in args.only \
             else None
     finally:
-        for process in (backend, slow, *hogs):
+        for process in (backend, slow, files, *hogs):
             process.terminate()
             process.wait(timeout=30)
+        shutil.rmtree(big.parent, ignore_errors=True)
+        try:
+            queue.write_text(queue_before)
+        except OSError:
+            pass
         cluster.stop()
         for i, _ in enumerate(args.against):
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
@@ -539,7 +571,10 @@ def websocket_rows(args, tmp: Path) -> websocket.WebSocketRows:
             args.rounds, args.seconds,
             lambda port, env: gunicorn("wsgi:app", port, {
                 "GATEWAY_WORKERS": str(args.workers), "GATEWAY_CONFIG": str(config), **env}),
-            upstream_port, free_port, wait_for_port, worker_rss_kib)
+            upstream_port, free_port, wait_for_port, worker_rss_kib,
+            offloaded_start=lambda port: offload.start(
+                port, offload.websocket_config(tmp / "websocket-offload.yaml", upstream_port),
+                args.workers))
     finally:
         upstream.terminate()
         upstream.wait(timeout=30)

@@ -90,6 +90,8 @@ def hold_idle(url: str, count: int, measure) -> tuple[int, int]:
 class WebSocketRows:
     direct: list[float] = field(default_factory=list)
     gateway: list[float] = field(default_factory=list)
+    #: through an offloaded service: nginx carries the connection (issue 34)
+    offloaded: list[float] = field(default_factory=list)
     idle: tuple[int, int] | None = None
 
     def report(self) -> list[str]:
@@ -105,6 +107,14 @@ class WebSocketRows:
                          f"rounds: {' '.join(f'{r:.0f}' for r in self.gateway)} |")
             lines.append(f"{'met    ' if ratio >= 0.5 else 'NOT MET'}  WebSocket echo through "
                          f"the gateway / direct = {ratio:.2f} (>= 0.5)")
+        if self.offloaded:
+            ratio = statistics.median(o / d for o, d in zip(self.offloaded, self.direct,
+                                                           strict=True))
+            lines.append(f"| WebSocket echo, offloaded (nginx carries it) | "
+                         f"{statistics.median(self.offloaded):.0f} round trips/s | rounds: "
+                         f"{' '.join(f'{r:.0f}' for r in self.offloaded)} |")
+            lines.append(f"{'met    ' if ratio >= 0.9 else 'NOT MET'}  WebSocket echo offloaded "
+                         f"/ direct = {ratio:.2f} (>= 0.9)")
         if self.idle is not None:
             before, during = self.idle
             lines.append(f"{IDLE_CONNECTIONS} idle WebSockets held by 2 workers: worker RSS "
@@ -114,9 +124,10 @@ class WebSocketRows:
 
 
 def measure_rows(rounds: int, seconds: float, gateway_start, upstream_port: int,
-                 free_port, wait_for_port, worker_rss) -> WebSocketRows:
+                 free_port, wait_for_port, worker_rss, offloaded_start=None) -> WebSocketRows:
     """:param gateway_start: ``f(port, env) -> Popen`` of a two-worker gateway whose
-        ``chat`` service is the echo upstream."""
+        ``chat`` service is the echo upstream.
+    :param offloaded_start: ``f(port) -> Popen`` of nginx and a gateway offloading it."""
     rows = WebSocketRows()
     direct = f"ws://127.0.0.1:{upstream_port}/"
     for number in range(rounds):
@@ -130,6 +141,16 @@ def measure_rows(rounds: int, seconds: float, gateway_start, upstream_port: int,
         finally:
             gateway.terminate()
             gateway.wait(timeout=30)
+        if offloaded_start is not None:
+            port = free_port()
+            pair = offloaded_start(port)
+            try:
+                wait_for_port(port, pair, timeout=90)
+                round_trips(f"ws://127.0.0.1:{port}/chat/", 1)  # warm-up
+                rows.offloaded.append(round_trips(f"ws://127.0.0.1:{port}/chat/", seconds))
+            finally:
+                pair.terminate()
+                pair.wait(timeout=60)
         print(f"websocket round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
     port = free_port()
     # room for every connection, with some to spare for the sample's probes
