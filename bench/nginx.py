@@ -67,6 +67,20 @@ PROXY = """
 """
 
 
+WEBSOCKET_PROXY = """
+    upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }}
+    }}
+"""
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -105,3 +119,8 @@ def files(port: int, path: Path) -> subprocess.Popen:
 
 def proxy(port: int, upstream: int, workers: int) -> subprocess.Popen:
     return start(PROXY.format(port=port, upstream=upstream), workers=workers)
+
+
+def websocket_proxy(port: int, upstream: int, workers: int) -> subprocess.Popen:
+    """nginx alone carrying WebSockets: the ceiling of any proxy in the echo rows."""
+    return start(WEBSOCKET_PROXY.format(port=port, upstream=upstream), workers=workers)

@@ -29,6 +29,8 @@ FULL_THROUGH = "full chain, nginx -> gateway (not offloaded)"
 FULL_OFFLOADED = "full chain, offloaded (nginx carries, gateway decides)"
 DOWNLOAD_THROUGH = "1 MiB downloads, nginx -> gateway"
 DOWNLOAD_OFFLOADED = "1 MiB downloads, offloaded"
+#: the ceiling of both download rows: nginx alone, no gateway, no decision
+DOWNLOAD_NGINX = "1 MiB downloads, nginx proxy_pass alone"
 #: (offloaded, not, target)
 RATIOS = [(FULL_OFFLOADED, FULL_THROUGH, 2.0), (DOWNLOAD_OFFLOADED, DOWNLOAD_THROUGH, 5.0)]
 WEBSOCKET_TARGET = 0.9

@@ -238,6 +238,8 @@ def contenders(workers: int, backend_url: str, backend_port: int, slow_url: str,
         Contender(offload.FULL_OFFLOADED, pair("full", True), headers=key),
         Contender(offload.DOWNLOAD_THROUGH, pair("download", False), headers=key),
         Contender(offload.DOWNLOAD_OFFLOADED, pair("download", True), headers=key),
+        Contender(offload.DOWNLOAD_NGINX, lambda p: nginx.proxy(
+            p, int(files_url.rpartition(":")[2]), workers)),
         Contender("200 ms backend alone, 256 conns", lambda p: nginx.slow_backend(p),
                   connections=256),
         Contender("gateway, 200 ms upstream, 256 conns", gateway(slow), connections=256),
@@ -574,7 +576,8 @@ def websocket_rows(args, tmp: Path) -> websocket.WebSocketRows:
             upstream_port, free_port, wait_for_port, worker_rss_kib,
             offloaded_start=lambda port: offload.start(
                 port, offload.websocket_config(tmp / "websocket-offload.yaml", upstream_port),
-                args.workers))
+                args.workers),
+            nginx_start=lambda port: nginx.websocket_proxy(port, upstream_port, args.workers))
     finally:
         upstream.terminate()
         upstream.wait(timeout=30)

@@ -92,6 +92,8 @@ class WebSocketRows:
     gateway: list[float] = field(default_factory=list)
     #: through an offloaded service: nginx carries the connection (issue 34)
     offloaded: list[float] = field(default_factory=list)
+    #: through nginx alone (no gateway): what any proxy hop costs on this machine
+    nginx: list[float] = field(default_factory=list)
     idle: tuple[int, int] | None = None
 
     def report(self) -> list[str]:
@@ -115,6 +117,14 @@ class WebSocketRows:
                          f"{' '.join(f'{r:.0f}' for r in self.offloaded)} |")
             lines.append(f"{'met    ' if ratio >= 0.9 else 'NOT MET'}  WebSocket echo offloaded "
                          f"/ direct = {ratio:.2f} (>= 0.9)")
+        if self.nginx:
+            lines.append(f"| WebSocket echo, nginx proxy_pass alone (no gateway) | "
+                         f"{statistics.median(self.nginx):.0f} round trips/s | rounds: "
+                         f"{' '.join(f'{r:.0f}' for r in self.nginx)} |")
+            if self.offloaded:
+                ratio = statistics.median(o / n for o, n in zip(self.offloaded, self.nginx,
+                                                               strict=True))
+                lines.append(f"         WebSocket echo offloaded / nginx alone = {ratio:.2f}")
         if self.idle is not None:
             before, during = self.idle
             lines.append(f"{IDLE_CONNECTIONS} idle WebSockets held by 2 workers: worker RSS "
@@ -124,10 +134,12 @@ class WebSocketRows:
 
 
 def measure_rows(rounds: int, seconds: float, gateway_start, upstream_port: int,
-                 free_port, wait_for_port, worker_rss, offloaded_start=None) -> WebSocketRows:
+                 free_port, wait_for_port, worker_rss, offloaded_start=None,
+                 nginx_start=None) -> WebSocketRows:
     """:param gateway_start: ``f(port, env) -> Popen`` of a two-worker gateway whose
         ``chat`` service is the echo upstream.
-    :param offloaded_start: ``f(port) -> Popen`` of nginx and a gateway offloading it."""
+    :param offloaded_start: ``f(port) -> Popen`` of nginx and a gateway offloading it.
+    :param nginx_start: ``f(port) -> Popen`` of nginx alone in front of the upstream."""
     rows = WebSocketRows()
     direct = f"ws://127.0.0.1:{upstream_port}/"
     for number in range(rounds):
@@ -141,16 +153,19 @@ def measure_rows(rounds: int, seconds: float, gateway_start, upstream_port: int,
         finally:
             gateway.terminate()
             gateway.wait(timeout=30)
-        if offloaded_start is not None:
+        for start, path, results in ((offloaded_start, "/chat/", rows.offloaded),
+                                     (nginx_start, "/", rows.nginx)):
+            if start is None:
+                continue
             port = free_port()
-            pair = offloaded_start(port)
+            proxy = start(port)
             try:
-                wait_for_port(port, pair, timeout=90)
-                round_trips(f"ws://127.0.0.1:{port}/chat/", 1)  # warm-up
-                rows.offloaded.append(round_trips(f"ws://127.0.0.1:{port}/chat/", seconds))
+                wait_for_port(port, proxy, timeout=90)
+                round_trips(f"ws://127.0.0.1:{port}{path}", 1)  # warm-up
+                results.append(round_trips(f"ws://127.0.0.1:{port}{path}", seconds))
             finally:
-                pair.terminate()
-                pair.wait(timeout=60)
+                proxy.terminate()
+                proxy.wait(timeout=60)
         print(f"websocket round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
     port = free_port()
     # room for every connection, with some to spare for the sample's probes

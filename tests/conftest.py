@@ -304,12 +304,13 @@ class GunicornGateway:
 
 def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
                    connections: int | None = None, env: dict | None = None,
-                   serve: bool = False) -> GunicornGateway:
+                   serve: bool = False, serve_args: tuple[str, ...] = ()) -> GunicornGateway:
     """``gunicorn -c gunicorn.conf.py -b 127.0.0.1:PORT wsgi:app`` on a config (a dict is
     written into ``directory``, with the log); returns once it listens.
 
     :param serve: start it as an installed gateway is started instead: ``gateway serve``
         from ``directory``, in a session of its own (as a terminal would).
+    :param serve_args: more of ``gateway serve``'s options.
     """
     port = free_port()
     if isinstance(config, dict):
@@ -328,7 +329,7 @@ def start_gunicorn(config: dict | str, directory: Path, workers: int = 2,
                "-b", f"127.0.0.1:{port}", "wsgi:app"]
     if serve:
         command = [str(Path(sys.executable).parent / "gateway"), "serve", "--config", str(path),
-                   "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+                   "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *serve_args]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=directory if serve else ROOT, env=full_env,
                                    stdout=log, stderr=subprocess.STDOUT,
@@ -363,8 +364,10 @@ def gunicorn_gateway(tmp_path):
     started: list[GunicornGateway] = []
 
     def start(config: dict | str, workers: int = 2, connections: int | None = None,
-              env: dict | None = None, serve: bool = False) -> GunicornGateway:
-        started.append(start_gunicorn(config, tmp_path, workers, connections, env, serve))
+              env: dict | None = None, serve: bool = False,
+              serve_args: tuple[str, ...] = ()) -> GunicornGateway:
+        started.append(start_gunicorn(config, tmp_path, workers, connections, env, serve,
+                                      serve_args))
         return started[-1]
 
     yield start

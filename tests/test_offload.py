@@ -605,3 +605,22 @@ def test_a_chunked_body_over_the_limit_is_refused_the_same_way(both, upstream):
     assert proxied["message"] == "the body is 120 bytes; this route takes at most 100"
     assert carried["message"] == "the body is over the limit; this route takes at most 100"
     assert upstream.app.hits == hits  # neither let any of it through
+
+
+def test_gateway_serve_makes_the_log_socket_it_is_told_and_removes_it_at_the_end(
+        gunicorn_gateway, upstream, tmp_path):
+    import os
+    import re
+    import stat
+
+    path = tmp_path / "offload.yaml"
+    path.write_text(yaml.safe_dump(config(upstream.url, offload=True)))
+    chosen = log_socket(tmp_path).replace("nginx.sock", "chosen.sock")
+    gateway = gunicorn_gateway(str(path), workers=1, serve=True,
+                               serve_args=("--log-socket", chosen))
+    assert wait_for(lambda: re.search(rf"offload log reader on {re.escape(chosen)} ",
+                                      gateway.log())), gateway.log()
+    assert stat.S_ISSOCK(os.stat(chosen).st_mode)
+    assert stat.S_IMODE(os.stat(chosen).st_mode) == 0o666
+    gateway.stop()
+    assert not os.path.exists(chosen)

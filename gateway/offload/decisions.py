@@ -82,17 +82,28 @@ class OffloadDecisions:
         """:param trusted: who may ask (nginx's address; ``metrics_allow_ips``)."""
         self.app = app
         self.trusted = trusted
+        #: address -> may ask (nginx asks from one or two addresses, thousands of times a
+        #: second: parsed once each)
+        self._asked_from: dict[str, bool] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO")
         if path not in (DECIDE_PATH, ANSWER_PATH):
             return self.app(environ, start_response)
-        if not address_in(environ.get("REMOTE_ADDR"), self.trusted):
+        if not self.may_ask(environ.get("REMOTE_ADDR") or ""):
             return _json(start_response, 404, {"error": "not_found", "message": "no route "
                                                f"for {path}"})
         if path == DECIDE_PATH:
             return self.decide(environ, start_response)
         return self.replay(environ, start_response)
+
+    def may_ask(self, address: str) -> bool:
+        known = self._asked_from.get(address)
+        if known is None:
+            if len(self._asked_from) > 1024:  # (anyone may knock: bounded)
+                self._asked_from.clear()
+            known = self._asked_from[address] = address_in(address, self.trusted)
+        return known
 
     def decide(self, environ, start_response):
         _as_original(environ)
