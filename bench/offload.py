@@ -33,7 +33,6 @@ DOWNLOAD_OFFLOADED = "1 MiB downloads, offloaded"
 DOWNLOAD_NGINX = "1 MiB downloads, nginx proxy_pass alone"
 #: (offloaded, not, target)
 RATIOS = [(FULL_OFFLOADED, FULL_THROUGH, 2.0), (DOWNLOAD_OFFLOADED, DOWNLOAD_THROUGH, 5.0)]
-WEBSOCKET_TARGET = 0.9
 
 
 def config(path: Path, upstream: str, key: str, storage: str, offload: bool) -> Path:

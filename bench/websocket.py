@@ -99,31 +99,16 @@ class WebSocketRows:
     def report(self) -> list[str]:
         lines = []
         if self.direct:
-            direct, through = statistics.median(self.direct), statistics.median(self.gateway)
-            ratio = statistics.median(g / d for g, d in zip(self.gateway, self.direct,
-                                                           strict=True))
-            lines.append(f"| WebSocket echo, {ECHO_CONNECTIONS} connections, direct | "
-                         f"{direct:.0f} round trips/s | rounds: "
-                         f"{' '.join(f'{r:.0f}' for r in self.direct)} |")
-            lines.append(f"| WebSocket echo, through the gateway | {through:.0f} round trips/s | "
-                         f"rounds: {' '.join(f'{r:.0f}' for r in self.gateway)} |")
-            lines.append(f"{'met    ' if ratio >= 0.5 else 'NOT MET'}  WebSocket echo through "
-                         f"the gateway / direct = {ratio:.2f} (>= 0.5)")
+            lines += [_row(f"direct, {ECHO_CONNECTIONS} connections", self.direct),
+                      _row("through the gateway", self.gateway),
+                      _target("through the gateway", self.gateway, self.direct, 0.5)]
         if self.offloaded:
-            ratio = statistics.median(o / d for o, d in zip(self.offloaded, self.direct,
-                                                           strict=True))
-            lines.append(f"| WebSocket echo, offloaded (nginx carries it) | "
-                         f"{statistics.median(self.offloaded):.0f} round trips/s | rounds: "
-                         f"{' '.join(f'{r:.0f}' for r in self.offloaded)} |")
-            lines.append(f"{'met    ' if ratio >= 0.9 else 'NOT MET'}  WebSocket echo offloaded "
-                         f"/ direct = {ratio:.2f} (>= 0.9)")
+            lines += [_row("offloaded (nginx carries it)", self.offloaded),
+                      _target("offloaded", self.offloaded, self.direct, 0.9)]
         if self.nginx:
-            lines.append(f"| WebSocket echo, nginx proxy_pass alone (no gateway) | "
-                         f"{statistics.median(self.nginx):.0f} round trips/s | rounds: "
-                         f"{' '.join(f'{r:.0f}' for r in self.nginx)} |")
+            lines.append(_row("nginx proxy_pass alone (no gateway)", self.nginx))
             if self.offloaded:
-                ratio = statistics.median(o / n for o, n in zip(self.offloaded, self.nginx,
-                                                               strict=True))
+                ratio = _ratio(self.offloaded, self.nginx)
                 lines.append(f"         WebSocket echo offloaded / nginx alone = {ratio:.2f}")
         if self.idle is not None:
             before, during = self.idle
@@ -131,6 +116,22 @@ class WebSocketRows:
                          f"{before} -> {during} KiB, "
                          f"{(during - before) / IDLE_CONNECTIONS:.1f} KiB per connection")
         return lines
+
+
+def _row(name: str, rounds: list[float]) -> str:
+    return (f"| WebSocket echo, {name} | {statistics.median(rounds):.0f} round trips/s | "
+            f"rounds: {' '.join(f'{r:.0f}' for r in rounds)} |")
+
+
+def _ratio(top: list[float], bottom: list[float]) -> float:
+    """The median of the rounds' ratios (each round's two were measured together)."""
+    return statistics.median(t / b for t, b in zip(top, bottom, strict=True))
+
+
+def _target(name: str, top: list[float], direct: list[float], target: float) -> str:
+    ratio = _ratio(top, direct)
+    return (f"{'met    ' if ratio >= target else 'NOT MET'}  WebSocket echo {name} / direct "
+            f"= {ratio:.2f} (>= {target:g})")
 
 
 def measure_rows(rounds: int, seconds: float, gateway_start, upstream_port: int,
