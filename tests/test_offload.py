@@ -287,6 +287,8 @@ def test_check_says_when_the_nginx_file_no_longer_matches(tmp_path, upstream):
 
 
 def test_only_nginx_may_ask_and_a_decision_is_neither_logged_nor_counted(upstream, monkeypatch):
+    import os
+
     from gateway.app import create_app
     from gateway.telemetry import accesslog
 
@@ -313,6 +315,16 @@ def test_only_nginx_may_ask_and_a_decision_is_neither_logged_nor_counted(upstrea
     assert count() == before
     client.get("/orders/1", headers={"X-API-Key": "acme-key"}, buffered=True)
     assert count() == before + 1  # (the counter does count a request the gateway proxies)
+    # each decision is numbered for the log reader's count of lost lines, but a
+    # WebSocket's or a stream's (its line may come hours later)
+    told = json.loads(decided.headers["X-Gateway-Log"])
+    assert told["consumer"] == "acme" and told["service"] == "orders"
+    assert told["id"] == decided.headers["X-Gateway-Down-X-Request-ID"]
+    assert told["seq"].startswith(f"{os.getpid()}.")
+    for long_lived in ({"X-Original-Upgrade": "websocket"}, {"Accept": "text/event-stream"}):
+        streamed = client.get("/_gateway/offload/decide", headers={**asked, **long_lived},
+                              environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        assert "seq" not in json.loads(streamed.headers["X-Gateway-Log"]), long_lived
 
 
 def test_a_stream_and_a_websocket_pass_through_nginx(gunicorn_gateway, upstream, tmp_path):
@@ -345,6 +357,16 @@ def test_a_stream_and_a_websocket_pass_through_nginx(gunicorn_gateway, upstream,
             with pytest.raises(InvalidStatus) as refused:
                 connect(url, open_timeout=5)
             assert refused.value.response.status_code == 401
+            # each is logged when it ends, as the gateway would log it
+            lines = wait_for(lambda: [line for line in gw.access_lines(0, timeout=0)
+                                      if line["status"] in (101, 401) or
+                                      line["path"] == "/orders/sse"]
+                             if len(gw.access_lines(0, timeout=0)) >= 3 else None)
+            assert lines, gw.log()
+            assert {(line["service"], line["status"]) for line in lines} == {
+                ("orders", 200), ("chat", 101), ("chat", 401)}
+            (relayed,) = [line for line in lines if line["status"] == 101]
+            assert relayed["consumer"] == "acme" and relayed["bytes_sent"] > 0
         finally:
             nginx.stop()
     finally:

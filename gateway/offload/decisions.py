@@ -53,6 +53,8 @@ ANSWER_PATH = "/_gateway/offload/answer"
 ALLOWED = "X-Gateway-Allowed"
 UP = "X-Gateway-Up-"
 DOWN = "X-Gateway-Down-"
+#: in a decision's environ: the Upgrade header the client sent (a WebSocket handshake)
+ORIGINAL_UPGRADE = "gateway.offload.upgrade"
 #: the gateway's whole answer, for nginx to replay
 ANSWER_HEADER = "X-Gateway-Answer"
 #: what the gateway knows of the request, for nginx's log line (JSON)
@@ -185,7 +187,7 @@ def init_app(app: Flask, socket_path: str | None = None) -> None:
 
 def long_lived(environ: dict) -> bool:
     """A WebSocket or an event stream: its line comes when it ends, whenever that is."""
-    return bool(environ.get("HTTP_UPGRADE")) or \
+    return bool(environ.get(ORIGINAL_UPGRADE)) or \
         "text/event-stream" in environ.get("HTTP_ACCEPT", "")
 
 
@@ -243,6 +245,9 @@ def _as_original(environ: dict) -> None:
     encoding = environ.pop("HTTP_X_ORIGINAL_TRANSFER_ENCODING", "")
     if encoding:
         environ["HTTP_TRANSFER_ENCODING"] = encoding
+    # (hop-by-hop: nginx passes it under another name; the chain decides the handshake
+    # as the request it is, and only the log's numbering reads it)
+    environ[ORIGINAL_UPGRADE] = environ.pop("HTTP_X_ORIGINAL_UPGRADE", "")
     environ["wsgi.input"] = io.BytesIO(b"")
     environ[OFFLOAD_DECIDING] = True
 

@@ -117,15 +117,25 @@ class LostLines:
             pid, number = int(pid_text), int(number_text)
         except (ValueError, AttributeError):
             return
-        if number <= self.last.get(pid, 0):
+        if pid not in self.last:  # (see decided)
+            self.last[pid] = number
+            return
+        if number <= self.last[pid]:
             self.missing.get(pid, {}).pop(number, None)
             return
         self.decided(pid, number - 1, now)
         self.last[pid] = number
 
     def decided(self, pid: int, last: int, now: float) -> None:
-        """Worker ``pid`` has given numbers up to ``last`` (its heartbeat)."""
-        known = self.last.get(pid, 0)
+        """Worker ``pid`` has given numbers up to ``last`` (its heartbeat).
+
+        A worker first heard of now (this reader has just started: a reload, a restart)
+        counts from here: what it decided before was this reader's predecessor's to
+        count."""
+        if pid not in self.last:
+            self.last[pid] = last
+            return
+        known = self.last[pid]
         if last <= known:
             return
         missing = self.missing.setdefault(pid, {})

@@ -96,6 +96,7 @@ def render(config: GatewayConfig, listen: str = DEFAULT_LISTEN,
         "            proxy_set_header X-Original-URI $request_uri;",
         "            proxy_set_header X-Original-Length $http_content_length;",
         "            proxy_set_header X-Original-Transfer-Encoding $http_transfer_encoding;",
+        "            proxy_set_header X-Original-Upgrade $http_upgrade;",
         *_forwarded("            "),
         "        }",
     ]

@@ -77,12 +77,22 @@ def test_the_heartbeat_reveals_the_last_lines_of_a_burst():
     lost = LostLines(after=5)
     lost.logged("7.1", now=0)
     lost.decided(7, 3, now=1)  # the worker gave 2 and 3; no line after them came
-    lost.decided(8, 2, now=1)  # another worker: 1 and 2
-    lost.logged("8.1", now=2)
+    lost.logged("8.1", now=0)
+    lost.decided(8, 2, now=1)  # another worker: 2
+    lost.logged("8.1", now=2)  # (again: nothing changes)
     lost.decided(7, 3, now=3)  # the same heartbeat again: nothing new
     assert lost.expired(now=6) == 3  # 7.2, 7.3, 8.2
     lost.logged("bad", now=7)  # (not a number: ignored)
     assert lost.missing == {}
+
+
+def test_a_new_reader_counts_each_worker_from_the_first_it_hears():
+    lost = LostLines(after=5)
+    lost.logged("7.5000", now=0)  # the worker decided 4,999 before this reader started
+    lost.decided(8, 300, now=0)
+    lost.logged("8.290", now=1)  # in flight across the switch: neither lost nor counted
+    lost.logged("7.5002", now=1)
+    assert lost.expired(now=100) == 1  # 7.5001 alone
 
 
 def test_the_socket_replaces_a_stale_one_and_nginx_may_write_to_it(tmp_path):
