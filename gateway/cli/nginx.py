@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..offload.nginx import DEFAULT_GATEWAY, DEFAULT_LISTEN, DEFAULT_LOG_SOCKET, render
@@ -20,4 +22,4 @@ from .commands import config_option, load_or_exit, main
 def nginx(path: str | None, listen: str, gateway_address: str, log_socket: str) -> None:
     config = load_or_exit(path)
     click.echo(render(config, listen=listen, gateway=gateway_address,
-                      log_socket=log_socket), nl=False)
+                      log_socket=os.path.abspath(log_socket)), nl=False)

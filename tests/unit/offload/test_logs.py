@@ -128,3 +128,11 @@ def test_the_socket_refuses_what_it_cannot_be_made_on_with_the_fix(tmp_path):
         logsocket.bind(str(tmp_path / "g.sock"), group="no-such-group")
     with pytest.raises(logsocket.LogSocketError, match="--log-socket PATH"):
         logsocket.bind(str(plain / "under-a-file.sock"))
+
+
+def test_the_master_and_gateway_nginx_default_to_the_same_socket():
+    from gateway.offload import decisions
+
+    # (the master imports nothing of the gateway, so it spells the default itself)
+    assert logsocket.DEFAULT == decisions.DEFAULT_LOG_SOCKET == "/run/gateway/nginx.sock"
+    assert logsocket.ENV == decisions.LOG_SOCKET_ENV
