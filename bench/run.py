@@ -467,14 +467,18 @@ def main() -> int:
     files_port = free_port()
     big = offload.big_file()
     files = nginx.files(files_port, big)
-    # the offload rows' log socket queue, sized as the deployment guide says (root only)
-    queue = Path("/proc/sys/net/unix/max_dgram_qlen")
-    queue_before = queue.read_text().strip()
+    # the offload rows' log socket, sized as the deployment guide says (root only)
+    from gateway.serve.logsocket import HOST_SETTINGS
+
+    settings = {Path("/proc/sys", name.replace(".", "/")): value
+                for name, value in HOST_SETTINGS.items()}
+    settings_before = {path: path.read_text().strip() for path in settings}
     try:
-        queue.write_text("4096")
+        for path, value in settings.items():
+            path.write_text(str(value))
     except OSError:
-        print(f"net.unix.max_dgram_qlen stays {queue_before} (not root): the offload rows' "
-              "nginx may drop log lines", file=sys.stderr)
+        print("net.unix.max_dgram_qlen and net.core.wmem_default stay as they are (not "
+              "root): the offload rows' nginx may drop log lines", file=sys.stderr)
     backend_url = f"http://127.0.0.1:{backend_port}"
     hogs: list[subprocess.Popen] = []
     try:
@@ -511,10 +515,11 @@ def main() -> int:
             process.terminate()
             process.wait(timeout=30)
         shutil.rmtree(big.parent, ignore_errors=True)
-        try:
-            queue.write_text(queue_before)
-        except OSError:
-            pass
+        for path, value in settings_before.items():
+            try:
+                path.write_text(value)
+            except OSError:
+                pass
         cluster.stop()
         for i, _ in enumerate(args.against):
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",

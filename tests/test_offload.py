@@ -376,22 +376,25 @@ def test_a_stream_and_a_websocket_pass_through_nginx(gunicorn_gateway, upstream,
 # -- the log socket under load -----------------------------------------------------------
 
 @pytest.fixture
-def datagram_queue():
-    """``set(length)``: net.unix.max_dgram_qlen for the sockets made after it (the log
-    socket's queue, read when the gateway binds it); the host's value put back after."""
+def host_settings():
+    """``set(**settings)``: sysctl settings (``max_dgram_qlen=10``) for the sockets made
+    after it, put back after the test: the log socket's queue (read when the gateway
+    binds it) and nginx's send buffer (read when its workers open the syslog socket)."""
     from pathlib import Path
 
-    setting = Path("/proc/sys/net/unix/max_dgram_qlen")
-    before = setting.read_text().strip()
+    names = {"max_dgram_qlen": "net/unix/max_dgram_qlen", "wmem_default": "net/core/wmem_default"}
+    before = {name: Path("/proc/sys", path).read_text().strip() for name, path in names.items()}
 
-    def set_length(length: int) -> None:
-        try:
-            setting.write_text(str(length))
-        except OSError as error:
-            pytest.fail(f"cannot size the datagram queue ({error}): the load tests need "
-                        "root, or `sysctl -w net.unix.max_dgram_qlen=4096` run first")
-    yield set_length
-    setting.write_text(before)
+    def set_settings(**settings: int) -> None:
+        for name, value in settings.items():
+            try:
+                Path("/proc/sys", names[name]).write_text(str(value))
+            except OSError as error:
+                pytest.fail(f"cannot set {names[name]} ({error}): the offload log tests need "
+                            "root, or the deployment guide's sysctl line run first")
+    yield set_settings
+    for name, value in before.items():
+        Path("/proc/sys", names[name]).write_text(value)
 
 
 def bulk_config(upstream_url: str, database: str) -> dict:
@@ -465,8 +468,12 @@ def wait_for(predicate, timeout: float = 60, every: float = 0.25):
 
 
 def test_twenty_thousand_offloaded_requests_lose_no_log_line(gunicorn_gateway, upstream,
-                                                             tmp_path, datagram_queue):
-    datagram_queue(4096)  # as the deployment guide sizes it
+                                                             tmp_path, host_settings):
+    from gateway.serve.logsocket import HOST_SETTINGS
+
+    # as the deployment guide sizes them
+    host_settings(max_dgram_qlen=HOST_SETTINGS["net.unix.max_dgram_qlen"],
+                  wmem_default=HOST_SETTINGS["net.core.wmem_default"])
     path, gateway, nginx = offloaded_bulk(gunicorn_gateway, upstream, tmp_path)
     try:
         assert send(nginx.port, 20_000) == {200: 20_000}
@@ -498,12 +505,12 @@ def test_twenty_thousand_offloaded_requests_lose_no_log_line(gunicorn_gateway, u
 
 
 def test_lines_nginx_could_not_send_are_counted_lost(gunicorn_gateway, upstream, tmp_path,
-                                                     datagram_queue):
+                                                     host_settings):
     import os
     import re
     import signal
 
-    datagram_queue(10)  # a host nobody sized: nginx drops what does not fit
+    host_settings(max_dgram_qlen=10)  # a host nobody sized: nginx drops what does not fit
     _, gateway, nginx = offloaded_bulk(gunicorn_gateway, upstream, tmp_path, workers=1,
                                        env={"GATEWAY_OFFLOAD_LOST_AFTER": "1"})
     try:

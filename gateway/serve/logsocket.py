@@ -27,9 +27,13 @@ import time
 ENV = "GATEWAY_LOG_SOCKET"
 GROUP_ENV = "GATEWAY_LOG_SOCKET_GROUP"
 DEFAULT = "/run/gateway/nginx.sock"
-#: below this, nginx drops lines in a burst the reader has not caught up with
-ADVISED_QUEUE = 1024
-QUEUE_SETTING = "/proc/sys/net/unix/max_dgram_qlen"
+#: the host settings that bound how many lines can wait for the reader, and what the
+#: deployment guide sets them to: the socket's queue, in lines (read when the gateway
+#: makes the socket), and each nginx worker's send buffer, in bytes (read when nginx
+#: opens its syslog socket: 208 KiB, the usual default, holds about 160 lines)
+HOST_SETTINGS = {"net.unix.max_dgram_qlen": 4096, "net.core.wmem_default": 1048576}
+#: below a quarter of it, the gateway warns at start
+_WARN_BELOW = 4
 
 
 class LogSocketError(Exception):
@@ -74,19 +78,31 @@ def bind(path: str, group: str | None = None) -> socket.socket:
     return channel
 
 
-def queue_advice() -> str | None:
-    """A warning when the host's datagram queue is short (nginx drops what does not fit)."""
-    try:
-        with open(QUEUE_SETTING) as file:
-            length = int(file.read().strip())
-    except (OSError, ValueError):
+def host_setting(name: str) -> str:
+    with open("/proc/sys/" + name.replace(".", "/")) as file:
+        return file.read().strip()
+
+
+def queue_advice(read=host_setting) -> str | None:
+    """A warning naming the host settings that hold too few lines (nginx drops what does
+    not fit), with the command that raises them.
+
+    :param read: ``f(name) -> value`` of a sysctl setting."""
+    low = {}
+    for name, advised in HOST_SETTINGS.items():
+        try:
+            value = int(read(name))
+        except (OSError, ValueError):
+            continue
+        if value < advised // _WARN_BELOW:
+            low[name] = value
+    if not low:
         return None
-    if length >= ADVISED_QUEUE:
-        return None
-    return (f"net.unix.max_dgram_qlen is {length}: nginx drops offloaded requests' log "
-            f"lines when more than {length} wait for the reader; raise it before the gateway "
-            f"starts (sysctl -w net.unix.max_dgram_qlen={ADVISED_QUEUE * 4}; the deployment "
-            "guide, offload)")
+    now = ", ".join(f"{name} is {value}" for name, value in low.items())
+    raise_them = " ".join(f"{name}={HOST_SETTINGS[name]}" for name in low)
+    return (f"{now}: nginx drops offloaded requests' log lines when more wait for the "
+            f"reader than these hold; raise them, then start the gateway and reload nginx "
+            f"(sysctl -w {raise_them}; the deployment guide, offload)")
 
 
 class ReaderKeeper:

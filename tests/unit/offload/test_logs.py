@@ -136,3 +136,14 @@ def test_the_master_and_gateway_nginx_default_to_the_same_socket():
     # (the master imports nothing of the gateway, so it spells the default itself)
     assert logsocket.DEFAULT == decisions.DEFAULT_LOG_SOCKET == "/run/gateway/nginx.sock"
     assert logsocket.ENV == decisions.LOG_SOCKET_ENV
+
+
+def test_the_start_warns_of_host_settings_that_hold_too_few_lines():
+    usual = {"net.unix.max_dgram_qlen": "10", "net.core.wmem_default": "212992"}
+    advice = logsocket.queue_advice(usual.__getitem__)
+    assert advice.startswith("net.unix.max_dgram_qlen is 10, net.core.wmem_default is "
+                             "212992: nginx drops")
+    assert "sysctl -w net.unix.max_dgram_qlen=4096 net.core.wmem_default=1048576" in advice
+    sized = {"net.unix.max_dgram_qlen": "4096", "net.core.wmem_default": "1048576"}
+    assert logsocket.queue_advice(sized.__getitem__) is None
+    assert logsocket.queue_advice(lambda name: (_ for _ in ()).throw(OSError())) is None
