@@ -80,6 +80,7 @@ def behind_nginx(gunicorn_gateway, tmp_path):
         started.append(Nginx(gw.port, tmp_path))
         return gw, started[-1]
     yield start
+    close_open_connections()  # (first: a kept-alive one would hold the gateway's stop)
     for nginx in started:
         nginx.stop()
 
@@ -91,6 +92,10 @@ OPEN: list[http.client.HTTPConnection] = []
 @pytest.fixture(autouse=True)
 def close_connections():
     yield
+    close_open_connections()
+
+
+def close_open_connections() -> None:
     while OPEN:
         OPEN.pop().close()
 

@@ -27,8 +27,10 @@ def counts_exactly(url: str, key: str) -> bool:
     return statuses == [200, 200, 200, 429, 429]
 
 
-def test_the_master_dies_under_load_and_nothing_fails(gunicorn_gateway, upstream,
-                                                      redis_sentinel):
+def test_the_master_dies_under_load_and_nothing_fails(redis_sentinel, upstream,
+                                                      gunicorn_gateway):
+    # (fixtures in this order: the gateway stops before the Redis servers do, not after,
+    # when its workers' last writes would wait on a Sentinel that is gone)
     gw = gunicorn_gateway(sentinel_config(redis_sentinel.url, upstream.url), workers=2)
     assert counts_exactly(gw.url, "key-0")
     statuses: list[int] = []

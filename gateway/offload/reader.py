@@ -173,14 +173,19 @@ class LogReader:
             self.tracing.shutdown()
 
 
-def serve(reader: LogReader, channel: socket.socket, stopping: threading.Event) -> None:
-    """Read datagrams until ``stopping``, then what is still queued."""
+def serve(reader: LogReader, channel: socket.socket, stopping: threading.Event,
+          wake: int | None = None) -> None:
+    """Read datagrams until ``stopping``, then what is still queued.
+
+    :param wake: a descriptor that becomes readable when a signal arrives (the wait for
+        the next datagram ends at once)."""
     channel.setblocking(False)
+    waiting_on = [channel] if wake is None else [channel, wake]
     ticked = time.monotonic()
     while True:
         stop = stopping.is_set()
         if not stop:
-            select.select([channel], [], [], 0.5)
+            select.select(waiting_on, [], [], 0.5)
         while True:  # everything queued, then wait again
             try:
                 datagram = channel.recv(DATAGRAM)
@@ -210,12 +215,15 @@ def main(argv: list[str] | None = None) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, frame: stopping.set())
+    wake, woken = os.pipe()  # a stop signal ends the wait for the next datagram at once
+    os.set_blocking(woken, False)
+    signal.set_wakeup_fd(woken)
     channel = socket.socket(fileno=options.fd)
     if options.ready_fd is not None:
         os.write(options.ready_fd, b"ready\n")
         os.close(options.ready_fd)
     try:
-        serve(reader, channel, stopping)
+        serve(reader, channel, stopping, wake)
     finally:
         reader.close()
     sys.exit(0)
