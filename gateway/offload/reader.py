@@ -180,7 +180,7 @@ def serve(reader: LogReader, channel: socket.socket, stopping: threading.Event,
     :param wake: a descriptor that becomes readable when a signal arrives (the wait for
         the next datagram ends at once)."""
     channel.setblocking(False)
-    waiting_on = [channel] if wake is None else [channel, wake]
+    waiting_on = [channel.fileno()] if wake is None else [channel.fileno(), wake]
     ticked = time.monotonic()
     while True:
         stop = stopping.is_set()
