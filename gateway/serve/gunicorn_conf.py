@@ -27,7 +27,9 @@ Environment: GATEWAY_BIND (default 127.0.0.1:8000), GATEWAY_WORKERS (default:
 one per core), GATEWAY_CONNECTIONS (requests in flight per worker, idle
 keep-alive connections included, default 1000; the app sizes its connection
 pools from it; GATEWAY_THREADS, its name under the gthread worker, is still
-read), GATEWAY_CONFIG (the YAML file).
+read), GATEWAY_CONFIG (the YAML file), GATEWAY_LOG_SOCKET and
+GATEWAY_LOG_SOCKET_GROUP (the socket nginx sends offloaded requests' log lines to,
+made with a log reader on it when a service is offloaded: gateway/serve/logsocket.py).
 """
 
 import os
