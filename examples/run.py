@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from werkzeug.serving import make_server
@@ -53,7 +54,8 @@ def backends_only() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     servers = serve_backends(os.environ.get("BACKENDS_HOST", "127.0.0.1"))
     try:
-        signal.pause()
+        while True:  # (not signal.pause(): see wait_waking)
+            time.sleep(0.5)
     except (KeyboardInterrupt, SystemExit):
         pass
     for server in servers:
@@ -73,10 +75,24 @@ def demo_config() -> str:
     return str(demo)
 
 
+def wait_waking(process: subprocess.Popen) -> int:
+    """``process.wait()``, waking twice a second. The kernel may hand a signal to any
+    thread that does not block it, here a backend's server thread; Python then runs the
+    handler in the main thread only once that thread wakes, and a plain ``wait()``
+    sleeps in ``waitpid`` until gunicorn ends. That was the demo's TERM ignored for 20 s,
+    once in a full test run now and then."""
+    while True:
+        try:
+            return process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def main() -> int:
     # A stop signal the parent left blocked would be inherited by this process and its
-    # gunicorn, and a TERM would wait in the mask for ever: in full test runs the demo
-    # once in every run ignored its TERM for 20 s while gunicorn never heard of it.
+    # gunicorn, and a TERM would wait in the mask for ever (the first suspect when the
+    # demo ignored its TERM for 20 s in full test runs; the cause was another:
+    # wait_waking).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     if "--backends-only" in sys.argv[1:]:
         return backends_only()
@@ -129,10 +145,10 @@ def main() -> int:
     # SIGTERM (from a supervisor or a test) stops the gateway too, as Ctrl-C does
     signal.signal(signal.SIGTERM, lambda *_: gateway.send_signal(signal.SIGTERM))
     try:
-        return gateway.wait()
+        return wait_waking(gateway)
     except KeyboardInterrupt:
         gateway.send_signal(signal.SIGTERM)
-        return gateway.wait()
+        return wait_waking(gateway)
     finally:
         for server in servers:
             server.shutdown()

@@ -206,3 +206,38 @@ def test_a_consumer_added_while_the_demo_runs_is_served_at_once(demo):
     assert usage.status_code == 200 and usage.json()["consumer"] == name, usage.text
     subprocess.run([gateway, "consumers", "remove", name, "--config", config], check=True,
                    capture_output=True)
+
+
+def test_a_term_that_lands_on_any_thread_of_the_demo_stops_it(demo):
+    """The kernel hands a process-wide signal to any thread that does not block it: here
+    one of the backends' server threads, as tgkill makes certain. The demo (and its
+    gateway) must stop all the same."""
+    import ctypes
+
+    url, out, _ = demo
+    port = url.rpartition(":")[2]
+    (pid,) = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()
+              and b"examples.run" in _read(f"/proc/{entry}/cmdline")
+              and f"GATEWAY_BIND=127.0.0.1:{port}".encode() in _read(f"/proc/{entry}/environ")]
+    threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+    assert threads, "the demo runs its backends in threads"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(pid, threads[0], signal.SIGTERM) == 0, ctypes.get_errno()
+    deadline = time.monotonic() + 15
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid), f"the demo did not stop on a TERM to one of its threads:\n" \
+        f"{out.read_text()}"
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (the fixture reaps it)."""
+    stat = _read(f"/proc/{pid}/stat")
+    return bool(stat) and stat.rpartition(b")")[2].split()[0] != b"Z"

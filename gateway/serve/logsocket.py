@@ -17,6 +17,7 @@ from __future__ import annotations
 import grp
 import os
 import select
+import signal
 import socket
 import stat
 import subprocess
@@ -164,6 +165,10 @@ class ReaderKeeper:
 
     def _keep(self) -> None:
         """A reader that ends when nobody stopped it is started again."""
+        # the master's signals (HUP, TERM, CHLD) go to its main thread, where gunicorn
+        # handles them at once: the kernel may hand one to any thread that does not
+        # block it, and Python runs its handler only when the main thread wakes
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         while not self.stopping:
             time.sleep(1.0)
             with self._lock:
