@@ -611,6 +611,12 @@ def test_the_log_reader_follows_a_reload_and_comes_back_when_killed(gunicorn_gat
             sent.append(step)
             assert wait_for(lambda step=step: logged(step), timeout=15), (step, gateway.log())
         assert len(set(readers())) == 3
+        # the one started again hears its stop signal (its starter blocks every signal)
+        from pathlib import Path
+
+        blocked = [line for line in Path(f"/proc/{readers()[-1]}/status").read_text()
+                   .splitlines() if line.startswith("SigBlk:")]
+        assert int(blocked[0].split()[1], 16) & (1 << (signal.SIGTERM - 1)) == 0
     finally:
         nginx.stop()
 

@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     lost_after = float(os.environ.get("GATEWAY_OFFLOAD_LOST_AFTER") or DEFAULT_LOST_AFTER)
     reader = LogReader(config, lost_after=lost_after)
     stopping = threading.Event()
+    # (a reader the master's keeper thread starts again inherits that thread's mask, which
+    # blocks every signal: a TERM would wait in it for ever)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, frame: stopping.set())
     wake, woken = os.pipe()  # a stop signal ends the wait for the next datagram at once
