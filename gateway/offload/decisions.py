@@ -172,13 +172,13 @@ def init_app(app: Flask, socket_path: str | None = None) -> None:
         if span is not None:  # its end is the log reader's, when nginx's line comes
             context = span.get_span_context()
             parent = span.parent
-            described["span"] = [f"{context.trace_id:032x}", f"{context.span_id:016x}",
+            trace_id, span_id = f"{context.trace_id:032x}", f"{context.span_id:016x}"
+            described["span"] = [trace_id, span_id,
                                  f"{parent.span_id:016x}" if parent is not None else None,
                                  span.start_time, bool(context.trace_flags.sampled)]
             if response.status_code == 200 and context.is_valid:
-                flags = f"{int(context.trace_flags):02x}"
                 response.headers[UP + "traceparent"] = (
-                    f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}")
+                    f"00-{trace_id}-{span_id}-{int(context.trace_flags):02x}")
         if not long_lived(environ):  # a stream's line may come hours later: not counted
             described["seq"] = sequence.next()
         response.headers[LOG_HEADER] = json.dumps(described, separators=(",", ":"))

@@ -25,8 +25,10 @@ from .decisions import (
     ANSWER_PATH,
     DECIDE_PATH,
     DEFAULT_LOG_SOCKET,
+    DOWN,
     DOWNSTREAM,
     LOG_HEADER,
+    UP,
 )
 
 #: the line the fingerprint is on (``gateway check --nginx-conf`` reads it)
@@ -182,6 +184,11 @@ def _variable(prefix: str, header: str) -> str:
     return f"$gw_{prefix}_" + header.lower().replace("-", "_")
 
 
+def _from_decision(header: str) -> str:
+    """The variable nginx holds a header of the decision's answer in."""
+    return "$upstream_http_" + header.lower().replace("-", "_")
+
+
 def _service_locations(service: ServiceConfig, log_socket: str, traced: bool) -> list[str]:
     """The offloaded service's locations: its prefix itself and everything under it, and
     the named locations its refusals and failures end in (each writes the service's log
@@ -194,18 +201,16 @@ def _service_locations(service: ServiceConfig, log_socket: str, traced: bool) ->
         up_headers.append("traceparent")  # the decision's span, the upstream's parent
     limit = service.max_body_bytes
     access_log = _access_log(service, log_socket)
-    body = [f"            auth_request_set $gw_log $upstream_http_"
-            f"{LOG_HEADER.lower().replace('-', '_')};"]
+    body = [f"            auth_request_set $gw_log {_from_decision(LOG_HEADER)};"]
     for header in up_headers:
         body.append(f"            auth_request_set {_variable('up', header)} "
-                    f"$upstream_http_x_gateway_up_{header.lower().replace('-', '_')};")
+                    f"{_from_decision(UP + header)};")
     for header in DOWNSTREAM:
         body.append(f"            auth_request_set {_variable('down', header)} "
-                    f"$upstream_http_x_gateway_down_{header.lower().replace('-', '_')};")
+                    f"{_from_decision(DOWN + header)};")
     body += [
         f"            auth_request {DECIDE_PATH};",
-        "            auth_request_set $gw_answer "
-        f"$upstream_http_{ANSWER_HEADER.lower().replace('-', '_')};",
+        f"            auth_request_set $gw_answer {_from_decision(ANSWER_HEADER)};",
         f"            error_page 401 403 = @answer_{name};",
         f"            error_page 500 = @unavailable_{name};",
         f"            error_page 502 = @bad_gateway_{name};",
